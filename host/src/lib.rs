@@ -1,1 +1,8 @@
+//! The fnaa host: configuration, the operator commands of the `fnaa` binary
+//! and the glue that starts every part of the host. The parts live in their
+//! own crates: `fnaa-runtime` (wasm plugins), `fnaa-dataplane` (brokers and
+//! pipelines), `fnaa-control` (FNAP, gRPC, state) and `fnaa-fns` (DNS).
 
+pub mod cmd;
+pub mod config;
+pub mod telemetry;

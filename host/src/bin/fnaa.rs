@@ -1,1 +1,47 @@
-fn main() {}
+//! `fnaa`: the FNAA host and its operator commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fnaa_host::cmd;
+
+/// The FNAA host of the open network for event streams.
+#[derive(Debug, Parser)]
+#[command(name = "fnaa", version, about)]
+struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the host (FNAP server, DNS, brokers, pipelines).
+    Serve {
+        /// Configuration file; without it the host runs on embedded defaults.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Checks and runs plugins offline.
+    #[command(subcommand)]
+    Plugin(cmd::plugin::PluginCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    fnaa_host::telemetry::init(cli.log_json);
+    let result = match cli.command {
+        Command::Serve { config } => cmd::serve::run(config.as_deref()),
+        Command::Plugin(command) => cmd::plugin::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("fnaa: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

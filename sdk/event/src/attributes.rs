@@ -20,7 +20,10 @@ pub enum AttributeError {
 /// True for a valid CloudEvents attribute name: lower-case ASCII letters and
 /// digits, at least one character.
 pub fn is_valid_attribute_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 impl Event {
@@ -36,14 +39,22 @@ impl Event {
             "time" => self.time.as_ref(),
             "datacontenttype" => self.data_content_type.as_ref(),
             "dataschema" => self.data_schema.as_ref(),
-            _ => return self.extension(name).map(|v| Cow::Owned(v.to_canonical_string())),
+            _ => {
+                return self
+                    .extension(name)
+                    .map(|v| Cow::Owned(v.to_canonical_string()));
+            }
         };
         core.map(|s| Cow::Borrowed(s.as_str()))
     }
 
     /// Sets attribute `name` to a string value. Core attributes keep their
     /// meaning; any other valid name becomes a string extension.
-    pub fn set_attribute(&mut self, name: &str, value: impl Into<String>) -> Result<(), AttributeError> {
+    pub fn set_attribute(
+        &mut self,
+        name: &str,
+        value: impl Into<String>,
+    ) -> Result<(), AttributeError> {
         let value = value.into();
         match name {
             "id" => self.id = value,
@@ -95,7 +106,10 @@ mod tests {
         e.set_attribute("subject", "link-7").unwrap();
         e.set_attribute("category", "topology").unwrap();
         e.set_extension("hops", AttributeValue::Integer(3));
-        assert_eq!(e.attribute("type").as_deref(), Some("kytos/topology.link_up"));
+        assert_eq!(
+            e.attribute("type").as_deref(),
+            Some("kytos/topology.link_up")
+        );
         assert_eq!(e.attribute("subject").as_deref(), Some("link-7"));
         assert_eq!(e.attribute("category").as_deref(), Some("topology"));
         assert_eq!(e.attribute("hops").as_deref(), Some("3"));
@@ -109,8 +123,17 @@ mod tests {
     #[test]
     fn refuses_invalid_names_and_required_removals() {
         let mut e = Event::new("1", "/s", "t");
-        assert_eq!(e.set_attribute("Bad-Name", "x"), Err(AttributeError::InvalidName("Bad-Name".into())));
-        assert_eq!(e.remove_attribute("id"), Err(AttributeError::Required("id".into())));
-        assert_eq!(e.set_attribute("data", "x"), Err(AttributeError::NotAnAttribute));
+        assert_eq!(
+            e.set_attribute("Bad-Name", "x"),
+            Err(AttributeError::InvalidName("Bad-Name".into()))
+        );
+        assert_eq!(
+            e.remove_attribute("id"),
+            Err(AttributeError::Required("id".into()))
+        );
+        assert_eq!(
+            e.set_attribute("data", "x"),
+            Err(AttributeError::NotAnAttribute)
+        );
     }
 }

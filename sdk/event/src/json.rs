@@ -9,12 +9,12 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
 use crate::attributes::is_valid_attribute_name;
-use crate::{AttributeValue, Event, is_json_media_type};
+use crate::{AttributeValue, Event};
 
 /// Why a JSON document is not a valid CloudEvents event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +24,10 @@ pub enum FormatError {
     #[error("required attribute `{0}` is missing")]
     Missing(&'static str),
     #[error("attribute `{name}` must be {expected}")]
-    WrongType { name: String, expected: &'static str },
+    WrongType {
+        name: String,
+        expected: &'static str,
+    },
     #[error("attribute `{0}` appears more than once")]
     Duplicate(String),
     #[error("`{0}` is not a valid attribute name (only a-z and 0-9 are allowed)")]
@@ -89,7 +92,8 @@ fn extension_of(name: &str, raw: &RawValue) -> Result<AttributeValue, FormatErro
 
 /// Decodes one event from the CloudEvents JSON format.
 pub fn from_json(bytes: &[u8]) -> Result<Event, FormatError> {
-    let Members(members) = serde_json::from_slice(bytes).map_err(|e| FormatError::Syntax(e.to_string()))?;
+    let Members(members) =
+        serde_json::from_slice(bytes).map_err(|e| FormatError::Syntax(e.to_string()))?;
     let mut event = Event::new(String::new(), String::new(), String::new());
     event.spec_version.clear();
     let (mut id, mut source, mut ty, mut spec) = (false, false, false, false);
@@ -115,13 +119,20 @@ pub fn from_json(bytes: &[u8]) -> Result<Event, FormatError> {
             other if is_valid_attribute_name(other) => {
                 // `null` means "absent" in the JSON format.
                 if raw.get() != "null" {
-                    event.extensions.push((other.to_owned(), extension_of(other, raw)?));
+                    event
+                        .extensions
+                        .push((other.to_owned(), extension_of(other, raw)?));
                 }
             }
             other => return Err(FormatError::InvalidName(other.to_owned())),
         }
     }
-    for (present, attr) in [(spec, "specversion"), (id, "id"), (source, "source"), (ty, "type")] {
+    for (present, attr) in [
+        (spec, "specversion"),
+        (id, "id"),
+        (source, "source"),
+        (ty, "type"),
+    ] {
         if !present {
             return Err(FormatError::Missing(attr));
         }
@@ -133,7 +144,11 @@ pub fn from_json(bytes: &[u8]) -> Result<Event, FormatError> {
         (Some(_), Some(_)) => return Err(FormatError::BothDataFields),
         (None, Some(raw)) => {
             let text = string_of("data_base64", raw)?;
-            Some(BASE64.decode(text.as_bytes()).map_err(|e| FormatError::Base64(e.to_string()))?)
+            Some(
+                BASE64
+                    .decode(text.as_bytes())
+                    .map_err(|e| FormatError::Base64(e.to_string()))?,
+            )
         }
         (Some(raw), None) if raw.get() == "null" => None,
         // Non-JSON content carried as a JSON string: the data is the string.
@@ -213,7 +228,10 @@ fn data_encoding<'a>(event: &Event, data: &'a [u8]) -> DataEncoding<'a> {
         }
         return DataEncoding::Base64;
     }
-    match (event.data_content_type.as_deref(), std::str::from_utf8(data)) {
+    match (
+        event.data_content_type.as_deref(),
+        std::str::from_utf8(data),
+    ) {
         (Some(ct), Ok(text)) if is_text_media_type(ct) => DataEncoding::Text(text),
         _ => DataEncoding::Base64,
     }
@@ -224,8 +242,10 @@ mod tests {
     use super::*;
 
     fn full_event() -> Event {
-        let mut e = Event::new("a-1", "/kytos/topology", "kytos/topology.link_up")
-            .with_data("application/json", br#"{"link":"7","status":"up"}"#.to_vec());
+        let mut e = Event::new("a-1", "/kytos/topology", "kytos/topology.link_up").with_data(
+            "application/json",
+            br#"{"link":"7","status":"up"}"#.to_vec(),
+        );
         e.subject = Some("link/7".into());
         e.time = Some("2026-11-22T10:00:00.123456789+01:00".into());
         e.data_schema = Some("https://example.org/link.json".into());
@@ -257,7 +277,8 @@ mod tests {
 
     #[test]
     fn binary_and_text_data() {
-        let bin = Event::new("1", "/s", "t").with_data("application/octet-stream", vec![0u8, 255, 10]);
+        let bin =
+            Event::new("1", "/s", "t").with_data("application/octet-stream", vec![0u8, 255, 10]);
         let json = String::from_utf8(to_json(&bin)).unwrap();
         assert!(json.contains(r#""data_base64":"AP8K""#), "{json}");
         assert_eq!(from_json(json.as_bytes()).unwrap(), bin);
@@ -290,10 +311,16 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let cases: &[(&str, FormatError)] = &[
-            (r#"{"specversion":"1.0","source":"/s","type":"t"}"#, FormatError::Missing("id")),
+            (
+                r#"{"specversion":"1.0","source":"/s","type":"t"}"#,
+                FormatError::Missing("id"),
+            ),
             (
                 r#"{"specversion":"1.0","id":7,"source":"/s","type":"t"}"#,
-                FormatError::WrongType { name: "id".into(), expected: "a string" },
+                FormatError::WrongType {
+                    name: "id".into(),
+                    expected: "a string",
+                },
             ),
             (
                 r#"{"specversion":"1.0","id":"1","id":"2","source":"/s","type":"t"}"#,
@@ -313,13 +340,19 @@ mod tests {
             ),
             (
                 r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","n":1.5}"#,
-                FormatError::WrongType { name: "n".into(), expected: "a 32-bit integer when numeric" },
+                FormatError::WrongType {
+                    name: "n".into(),
+                    expected: "a 32-bit integer when numeric",
+                },
             ),
         ];
         for (doc, expected) in cases {
             assert_eq!(from_json(doc.as_bytes()).as_ref(), Err(expected), "{doc}");
         }
         assert!(matches!(from_json(b"[1,2]"), Err(FormatError::Syntax(_))));
-        assert!(matches!(from_json(b"\xff\xfe"), Err(FormatError::Syntax(_))));
+        assert!(matches!(
+            from_json(b"\xff\xfe"),
+            Err(FormatError::Syntax(_))
+        ));
     }
 }

@@ -6,11 +6,12 @@
 //! converting between the two moves fields and copies nothing.
 
 mod attributes;
+pub mod binding;
 mod json;
 
 pub use attributes::AttributeError;
-pub use json::{FormatError, from_json, to_json};
 pub use attributes::is_valid_attribute_name;
+pub use json::{FormatError, from_json, to_json};
 
 /// The CloudEvents spec version this crate produces.
 pub const SPEC_VERSION: &str = "1.0";
@@ -70,7 +71,10 @@ impl Event {
 
     /// The extension attribute `name`, if present.
     pub fn extension(&self, name: &str) -> Option<&AttributeValue> {
-        self.extensions.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.extensions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 
     /// Sets extension `name`, replacing an earlier value in place.
@@ -85,13 +89,20 @@ impl Event {
     /// True when the data is JSON according to `datacontenttype` (absent
     /// means JSON, as in the CloudEvents JSON format).
     pub fn data_is_json(&self) -> bool {
-        self.data_content_type.as_deref().is_none_or(is_json_media_type)
+        self.data_content_type
+            .as_deref()
+            .is_none_or(is_json_media_type)
     }
 }
 
 /// `application/json`, `text/json` and any `+json` suffix, parameters ignored.
 pub fn is_json_media_type(media_type: &str) -> bool {
-    let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = media_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
@@ -103,7 +114,9 @@ impl AttributeValue {
         match self {
             AttributeValue::Boolean(b) => b.to_string(),
             AttributeValue::Integer(i) => i.to_string(),
-            AttributeValue::Binary(bytes) => base64::engine::general_purpose::STANDARD.encode(bytes),
+            AttributeValue::Binary(bytes) => {
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            }
             AttributeValue::String(s)
             | AttributeValue::Uri(s)
             | AttributeValue::UriReference(s)

@@ -1,0 +1,32 @@
+//! The host's TOML configuration (`fnaa.toml`). Each section is the config
+//! struct of the crate that implements it, so its `///` docs sit next to the
+//! code that reads it. Unknown fields are rejected with their name.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+/// The whole configuration file. Every section is optional: an empty file
+/// runs the host on its embedded defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The WebAssembly plugin runtime: limits, cache, instance density.
+    #[serde(default)]
+    pub runtime: fnaa_runtime::RuntimeConfig,
+}
+
+impl Config {
+    /// Parses a configuration document.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Config::parse(&text).with_context(|| format!("invalid configuration in {}", path.display()))
+    }
+}
