@@ -62,14 +62,17 @@ fn compile(engine: &Engine, plugin: &str, wasm: &[u8]) -> Result<Component, Runt
     })
 }
 
-/// Loads precompiled machine code.
+/// Loads precompiled machine code. The file is read into memory rather than
+/// mapped, so that another process rewriting the cache cannot pull code out
+/// from under a running host.
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, path: &std::path::Path) -> wasmtime::Result<Component> {
+    let bytes = std::fs::read(path)?;
     // SAFETY: the file is one this cache wrote after compiling the component
     // itself (named by the source's SHA-256 and the engine's compatibility
     // hash), in a directory the operator configured for this purpose;
     // wasmtime additionally checks the header and engine compatibility.
-    unsafe { Component::deserialize_file(engine, path) }
+    unsafe { Component::deserialize(engine, bytes) }
 }
 
 fn store(

@@ -215,6 +215,13 @@ impl Runtime {
         store.limiter(|host| host);
         if config.call_deadline_ms > 0 {
             store.epoch_deadline_trap();
+            // Instantiation runs guest code too (start functions): give it
+            // the same deadline as a call.
+            store.set_epoch_deadline(self.deadline_ticks());
+        }
+        if let Some(fuel) = config.fuel_per_call {
+            // Fuel is enabled whenever `fuel_per_call` is set, so this cannot fail.
+            let _ = store.set_fuel(fuel);
         }
         Ok(store)
     }

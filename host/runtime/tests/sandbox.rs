@@ -32,7 +32,7 @@ fn hostile(mode: &str, extra: &[(&str, &str)], expected: fn(&TrapCause) -> bool)
     let runtime = runtime_with(|c| {
         c.call_deadline_ms = 100;
         c.max_memory_bytes = 16 << 20;
-        c.max_outputs_per_call = 10_000;
+        c.max_outputs_per_call = 1_000;
     });
     let probe = plugin(&runtime, "probe");
     let mut pairs = vec![("mode", mode)];
@@ -86,15 +86,9 @@ fn trap_is_reported_with_its_cause() {
 
 #[test]
 fn output_flood_is_stopped() {
-    // 100,000 forwards fit in memory but exceed the output limit.
-    hostile("flood", &[("count", "100000"), ("forward", "true")], |c| {
-        matches!(
-            c,
-            TrapCause::OutputLimit {
-                count: 100_000,
-                limit: 10_000
-            }
-        )
+    // 5,000 forwards fit in memory but exceed the output limit.
+    hostile("flood", &[("count", "5000"), ("forward", "true")], |c| {
+        matches!(c, TrapCause::OutputLimit { count: 5_000, limit: 1_000 })
     });
 }
 
