@@ -79,6 +79,18 @@ impl Runtime {
         wasm.wasm_component_model(true)
             .epoch_interruption(config.call_deadline_ms > 0)
             .consume_fuel(config.fuel_per_call.is_some());
+        if config.pooling {
+            // Slots for every live instance of the pool, plus instances made
+            // outside it (connectors, offline runs) and the info probe.
+            let slots = u32::try_from(config.max_live_instances.saturating_add(1_024)).unwrap_or(u32::MAX);
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(slots)
+                .total_core_instances(slots.saturating_mul(4))
+                .total_memories(slots)
+                .total_tables(slots.saturating_mul(4))
+                .max_memory_size(config.max_memory_bytes);
+            wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&wasm).map_err(engine_error)?;
 
         let mut processor_linker = Linker::new(&engine);
