@@ -30,6 +30,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 
+    ensure_wasm_target();
     let mut consts = String::new();
     let mut all = Vec::new();
     for manifest in [
@@ -96,4 +97,20 @@ fn main() {
         all.join(", ")
     );
     std::fs::write(out_dir.join("plugins.rs"), consts).expect("write plugins.rs");
+}
+
+/// Installs the `wasm32-wasip2` target through rustup when it is missing, so
+/// that a plain `cargo build` works on a fresh machine.
+fn ensure_wasm_target() {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let Ok(installed) = installed else { return }; // no rustup: the build below says what is missing
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|t| t.trim() == "wasm32-wasip2") {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target (rustup target add wasm32-wasip2)");
+    let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "cannot install the wasm32-wasip2 target; run `rustup target add wasm32-wasip2`"
+    );
 }
