@@ -15,9 +15,36 @@ pub struct Config {
     /// The WebAssembly plugin runtime: limits, cache, instance density.
     #[serde(default)]
     pub runtime: fnaa_runtime::RuntimeConfig,
+    /// The FNAP server: listeners, TLS, limits, timeouts.
+    #[serde(default)]
+    pub fnap: fnaa_control::config::FnapConfig,
+    /// The gRPC admin API.
+    #[serde(default)]
+    pub grpc: fnaa_control::config::GrpcConfig,
+    /// The state store (accounts, namespaces, flows, subscriptions, processors).
+    #[serde(default)]
+    pub store: fnaa_control::config::StoreConfig,
+    /// The brokers flows live on (`[brokers.connections.<name>]`) and the
+    /// embedded MQTT broker (`[brokers.embedded_mqtt]`), which runs when no
+    /// broker is configured.
+    #[serde(default)]
+    pub brokers: fnaa_dataplane::BrokersConfig,
+    /// Pipelines declared statically (`[[pipelines]]`): source flow ->
+    /// connector -> processors -> connector -> sink flow.
+    #[serde(default)]
+    pub pipelines: Vec<fnaa_dataplane::PipelineConfig>,
 }
 
 impl Config {
+    /// The sections of the control plane (FNAP, gRPC, store).
+    pub fn control(&self) -> fnaa_control::config::ControlConfig {
+        fnaa_control::config::ControlConfig {
+            fnap: self.fnap.clone(),
+            grpc: self.grpc.clone(),
+            store: self.store.clone(),
+        }
+    }
+
     /// Parses a configuration document.
     pub fn parse(text: &str) -> anyhow::Result<Config> {
         Ok(toml::from_str(text)?)

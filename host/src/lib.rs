@@ -3,6 +3,8 @@
 //! own crates: `fnaa-runtime` (wasm plugins), `fnaa-dataplane` (brokers and
 //! pipelines), `fnaa-control` (FNAP, gRPC, state) and `fnaa-fns` (DNS).
 
+pub mod backends;
 pub mod cmd;
 pub mod config;
+pub mod flow_cli;
 pub mod telemetry;

@@ -33,17 +33,17 @@ fn entry_size(key: &str, value: &[u8]) -> u64 {
     (key.len() + value.len()) as u64
 }
 
+/// Keys and values of each namespace.
+type Namespaces = HashMap<String, HashMap<String, Vec<u8>>>;
+
 /// State kept in memory: lost when the process exits.
 #[derive(Debug, Default)]
 pub struct MemoryStateStore {
-    namespaces: Mutex<HashMap<String, HashMap<String, Vec<u8>>>>,
+    namespaces: Mutex<Namespaces>,
 }
 
 impl MemoryStateStore {
-    fn lock(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Vec<u8>>>>, StateError>
-    {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Namespaces>, StateError> {
         self.namespaces
             .lock()
             .map_err(|_| StateError("poisoned lock".into()))

@@ -1,5 +1,6 @@
 //! Eviction and re-creation keep state; stateless plugins share instances;
 //! compiled components are cached on disk.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

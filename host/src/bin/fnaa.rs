@@ -28,6 +28,22 @@ enum Command {
     /// Checks and runs plugins offline.
     #[command(subcommand)]
     Plugin(cmd::plugin::PluginCommand),
+    /// Manages accounts in the store (while the host is stopped).
+    User {
+        /// Configuration file whose `[store] path` to use.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cmd::user::UserCommand,
+    },
+    /// Inspects the flows in the store (while the host is stopped).
+    Flows {
+        /// Configuration file whose `[store] path` to use.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cmd::flows::FlowsCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -36,6 +52,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config } => cmd::serve::run(config.as_deref()),
         Command::Plugin(command) => cmd::plugin::run(command),
+        Command::User { config, command } => cmd::user::run(config.as_deref(), command),
+        Command::Flows { config, command } => cmd::flows::run(config.as_deref(), command),
     };
     match result {
         Ok(code) => code,

@@ -40,12 +40,75 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         })
     };
+    // --- control plane: FNAP and gRPC servers (fnaa-control) ---
+    let control_shutdown = fnaa_control::CancellationToken::new();
+    let control = start_control_plane(&config, control_shutdown.clone()).await?;
+    // --- end of control plane ---
+    // --- data plane: embedded MQTT broker and [[pipelines]] (fnaa-dataplane) ---
+    let dataplane = start_data_plane(&config, &runtime).await?;
+    // --- end of data plane ---
     tracing::info!(plugins = fnaa_plugins::ALL.len(), "fnaa host started");
 
     shutdown_signal().await;
     tracing::info!("shutting down");
+    dataplane.shutdown(std::time::Duration::from_secs(10)).await;
+    control_shutdown.cancel();
+    if let Err(error) = control.await {
+        tracing::error!(%error, "control plane task failed");
+    }
     sweeper.abort();
     Ok(())
+}
+
+/// The brokers, DNS and pipelines behind FNAP. Until fnaa-dataplane and
+/// fnaa-fns are wired here, flows are only recorded (in-memory provisioning
+/// reporting a Kafka broker at `localhost:9092`).
+fn control_backends(_config: &Config) -> fnaa_control::service::Backends {
+    use fnaa_control::provision::memory::{MemoryDirectory, MemoryPipelines, MemoryProvisioner};
+    tracing::warn!(
+        "FNAP flows are not provisioned on a real broker or DNS yet (in-memory backends)"
+    );
+    fnaa_control::service::Backends {
+        provisioner: std::sync::Arc::new(MemoryProvisioner::new("kafka", &["localhost:9092"])),
+        directory: std::sync::Arc::new(MemoryDirectory::default()),
+        pipelines: std::sync::Arc::new(MemoryPipelines::default()),
+    }
+}
+
+/// Opens the state store, restores flows, subscriptions and processors, and
+/// starts the FNAP and gRPC servers of `[fnap]`, `[grpc]`, `[store]`. They
+/// run until `shutdown` is cancelled; the returned task ends when they have
+/// shut down gracefully.
+async fn start_control_plane(
+    config: &Config,
+    shutdown: fnaa_control::CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let plane = fnaa_control::ControlPlane::start(&config.control(), control_backends(config))
+        .await
+        .context("cannot start the FNAP and gRPC servers")?;
+    tracing::info!(fnap = ?plane.fnap_addr(), fnap_tls = ?plane.fnap_tls_addr(), grpc = ?plane.grpc_addr(), "control plane listening");
+    Ok(tokio::spawn(plane.run(shutdown)))
+}
+
+/// Starts the data plane of `[brokers]` and `[[pipelines]]`: the embedded
+/// MQTT broker when no broker is configured, and every static pipeline, its
+/// plugins (built-in names or `.wasm` paths) run by `runtime`.
+async fn start_data_plane(
+    config: &Config,
+    runtime: &fnaa_runtime::Runtime,
+) -> anyhow::Result<fnaa_dataplane::DataPlane> {
+    let resolver = runtime.clone();
+    let plugins = fnaa_dataplane::pipeline::wasm::WasmPlugins::new(runtime.clone(), move |name| {
+        crate::cmd::plugin::load_plugin(&resolver, name).map_err(|e| format!("{e:#}"))
+    });
+    let plane = fnaa_dataplane::DataPlane::start(&config.brokers, &config.pipelines, std::sync::Arc::new(plugins))
+        .await
+        .context("cannot start the data plane")?;
+    if let Some(embedded) = plane.embedded() {
+        tracing::info!(mqtt = %embedded.listen(), mqtt5 = ?embedded.listen_v5(), "embedded MQTT broker listening");
+    }
+    tracing::info!(pipelines = plane.pipelines().len(), "data plane started");
+    Ok(plane)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -1,0 +1,174 @@
+//! The `[fnap]`, `[grpc]` and `[store]` sections of `fnaa.toml`. The `///`
+//! comments on the fields are the user documentation of each setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::names::DnsName;
+
+/// The control plane's configuration: the three sections together.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// The FNAP server (users and peer FNAAs).
+    #[serde(default)]
+    pub fnap: FnapConfig,
+    /// The gRPC admin API (operators and orchestrators).
+    #[serde(default)]
+    pub grpc: GrpcConfig,
+    /// Where the host keeps its state.
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// `[fnap]`: the FNAP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FnapConfig {
+    /// Address of the cleartext listener (STARTTLS is offered on it when
+    /// `tls` is set). FNAP has no well-known port: publish the port in the
+    /// DNS SRV record of the agent. Remove the line and set `tls_listen`
+    /// only to accept TLS connections exclusively.
+    pub listen: Option<SocketAddr>,
+    /// Address of the implicit-TLS listener: the TLS handshake starts as
+    /// soon as the TCP connection is open. Requires `tls`.
+    pub tls_listen: Option<SocketAddr>,
+    /// The host name announced in the greeting (`220 <hostname> FNAA`);
+    /// use the FQDN that the SRV record of the agent points at.
+    pub hostname: String,
+    /// Certificate and private key for implicit TLS and STARTTLS.
+    pub tls: Option<TlsFiles>,
+    /// Whether PLAIN may be used on a connection that is not encrypted.
+    /// Unset means: allowed only when no `tls` is configured (the thesis
+    /// set-up), refused with `538` as soon as TLS is available.
+    pub allow_plaintext_auth: Option<bool>,
+    /// Whether `AUTHENTICATE ANONYMOUS` is accepted. Anonymous sessions
+    /// may only read flows that their owner marked public (thesis 4.1).
+    pub allow_anonymous: bool,
+    /// Domains under which users may create namespaces themselves with
+    /// `CREATE NAMESPACE` (e.g. `["unix.ar"]` lets a user create
+    /// `flows.unix.ar`). Empty: only the operator assigns namespaces.
+    pub namespace_domains: Vec<DnsName>,
+    /// The most simultaneous connections; further ones get `421` and are
+    /// closed.
+    pub max_connections: usize,
+    /// The longest command line in octets, CRLF excluded. Longer lines are
+    /// discarded and answered with `500`.
+    pub max_line_length: usize,
+    /// Seconds a client may stay silent before the server says `421` and
+    /// closes the connection.
+    pub idle_timeout_secs: u64,
+    /// Seconds the server waits for one command to complete before it
+    /// answers `451`; the operation itself still runs to its end (or is
+    /// undone), so the state stays consistent.
+    pub command_timeout_secs: u64,
+    /// Failed logins from one IP address within `login_throttle_window_secs`
+    /// after which further logins from that address get `454` until the
+    /// window has passed.
+    pub login_failures_before_throttle: u32,
+    /// The window, in seconds, over which failed logins are counted.
+    pub login_throttle_window_secs: u64,
+    /// Milliseconds the server waits before answering a failed login.
+    pub login_failure_delay_ms: u64,
+    /// Failed logins after which one connection is closed.
+    pub login_failures_per_connection: u32,
+    /// Seconds given to open sessions to finish on shutdown before they are
+    /// cut.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for FnapConfig {
+    fn default() -> Self {
+        FnapConfig {
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 61000))),
+            tls_listen: None,
+            hostname: "localhost".to_owned(),
+            tls: None,
+            allow_plaintext_auth: None,
+            allow_anonymous: true,
+            namespace_domains: Vec::new(),
+            max_connections: 4096,
+            max_line_length: 4096,
+            idle_timeout_secs: 300,
+            command_timeout_secs: 30,
+            login_failures_before_throttle: 10,
+            login_throttle_window_secs: 300,
+            login_failure_delay_ms: 1000,
+            login_failures_per_connection: 3,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl FnapConfig {
+    /// Whether PLAIN is accepted on a cleartext connection.
+    pub fn plaintext_auth_allowed(&self) -> bool {
+        self.allow_plaintext_auth.unwrap_or(self.tls.is_none())
+    }
+
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs.max(1))
+    }
+
+    pub(crate) fn command_timeout(&self) -> Duration {
+        Duration::from_secs(self.command_timeout_secs.max(1))
+    }
+}
+
+/// PEM files of a TLS identity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first, PEM.
+    pub certificate: PathBuf,
+    /// The private key of the leaf certificate, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PathBuf,
+}
+
+/// `[grpc]`: the gRPC admin API (`host/control/proto/fnaa_control.proto`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// Address of the gRPC listener; unset disables the API. The API is
+    /// not encrypted: keep it on loopback or a private network.
+    pub listen: Option<SocketAddr>,
+    /// File holding the operator token. A request carrying
+    /// `authorization: Bearer <token>` acts as the operator (every
+    /// namespace, user management); `authorization: Basic <base64
+    /// user:password>` acts as that user with the same rights as in FNAP.
+    /// Unset: only user credentials are accepted.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        GrpcConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 50051))),
+            admin_token_file: None,
+        }
+    }
+}
+
+/// `[store]`: the embedded database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The redb database file (accounts, namespaces, flows, subscriptions,
+    /// processors). Created when missing. Only one process may open it.
+    pub path: PathBuf,
+    /// PBKDF2 iterations for the SCRAM-SHA-256 keys derived when a
+    /// password is set (RFC 7677 asks for at least 4096).
+    pub scram_iterations: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("fnaa-state.redb"),
+            scram_iterations: 4096,
+        }
+    }
+}

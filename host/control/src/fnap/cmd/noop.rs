@@ -1,0 +1,9 @@
+//! `NOOP`: takes no argument.
+
+use crate::fnap::command::{Args, ParseError};
+
+pub const USAGE: &str = "NOOP";
+
+pub(crate) fn parse(args: Args<'_>) -> Result<(), ParseError> {
+    args.usage(USAGE).end()
+}

@@ -1,0 +1,9 @@
+//! `STARTTLS`: takes no argument.
+
+use crate::fnap::command::{Args, ParseError};
+
+pub const USAGE: &str = "STARTTLS";
+
+pub(crate) fn parse(args: Args<'_>) -> Result<(), ParseError> {
+    args.usage(USAGE).end()
+}

@@ -1,0 +1,154 @@
+//! The control plane of an FNAA host: FNAP (the Flow Namespace Accessing
+//! Protocol, `docs/fnap.md`) for users and peer FNAAs, the gRPC admin API
+//! for operators, both over one [`service::Service`] that keeps its state
+//! in a [`store::Store`] and provisions flows through the traits of
+//! [`provision`].
+//!
+//! Starting it from `fnaa serve`:
+//!
+//! ```no_run
+//! # async fn example(config: fnaa_control::config::ControlConfig, backends: fnaa_control::service::Backends) -> Result<(), fnaa_control::ControlError> {
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let plane = fnaa_control::ControlPlane::start(&config, backends).await?;
+//! plane.run(shutdown).await;
+//! # Ok(()) }
+//! ```
+
+pub mod client;
+pub mod config;
+pub mod fnap;
+pub mod grpc;
+pub mod names;
+pub mod provision;
+pub mod sasl;
+pub mod server;
+pub mod service;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use tokio_util::sync::CancellationToken;
+
+use crate::config::ControlConfig;
+use crate::server::{FnapServer, ServerError};
+use crate::service::{Backends, Recovery, Service, ServiceError, ServicePolicy};
+use crate::store::{RedbStore, Store, StoreError};
+
+/// Why the control plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+    #[error("restoring the state: {0}")]
+    Recovery(#[from] ServiceError),
+    #[error("FNAP server: {0}")]
+    Fnap(#[from] ServerError),
+    #[error("gRPC server: {0}")]
+    Grpc(String),
+}
+
+/// The running control plane: service, FNAP server, gRPC server.
+pub struct ControlPlane {
+    service: Arc<Service>,
+    fnap: FnapServer,
+    grpc: Option<grpc::GrpcServer>,
+    recovery: Recovery,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane")
+            .field("fnap", &self.fnap)
+            .field("recovery", &self.recovery)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlPlane {
+    /// Opens the store of `[store]`, restores the state (restarting the
+    /// pipelines of subscriptions and processors through `backends`) and
+    /// binds the FNAP and gRPC listeners.
+    pub async fn start(
+        config: &ControlConfig,
+        backends: Backends,
+    ) -> Result<ControlPlane, ControlError> {
+        let store = RedbStore::open(&config.store.path)?;
+        ControlPlane::start_with_store(config, Arc::new(store), backends, None).await
+    }
+
+    /// Like [`ControlPlane::start`] with a store and, optionally, a TLS
+    /// acceptor of the caller's.
+    pub async fn start_with_store(
+        config: &ControlConfig,
+        store: Arc<dyn Store>,
+        backends: Backends,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Result<ControlPlane, ControlError> {
+        let policy = ServicePolicy {
+            namespace_domains: config.fnap.namespace_domains.clone(),
+            scram_iterations: config.store.scram_iterations,
+        };
+        let service = Arc::new(Service::new(store, backends, policy));
+        let recovery = service.recover().await?;
+        tracing::info!(?recovery, "state restored");
+        let fnap = match tls {
+            Some(tls) => {
+                FnapServer::bind_with_tls(config.fnap.clone(), Arc::clone(&service), Some(tls))
+                    .await?
+            }
+            None => FnapServer::bind(config.fnap.clone(), Arc::clone(&service)).await?,
+        };
+        let grpc = match config.grpc.listen {
+            Some(_) => Some(
+                grpc::GrpcServer::bind(&config.grpc, Arc::clone(&service))
+                    .await
+                    .map_err(ControlError::Grpc)?,
+            ),
+            None => None,
+        };
+        Ok(ControlPlane {
+            service,
+            fnap,
+            grpc,
+            recovery,
+        })
+    }
+
+    /// The service, e.g. for operator commands run in the same process.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
+    /// What the start-up recovery did.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// Where FNAP listens in clear text (STARTTLS).
+    pub fn fnap_addr(&self) -> Option<SocketAddr> {
+        self.fnap.local_addr()
+    }
+
+    /// Where FNAP listens with implicit TLS.
+    pub fn fnap_tls_addr(&self) -> Option<SocketAddr> {
+        self.fnap.tls_local_addr()
+    }
+
+    /// Where the gRPC admin API listens.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(grpc::GrpcServer::local_addr)
+    }
+
+    /// Serves until `shutdown` is cancelled, then shuts both servers down
+    /// gracefully.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let fnap = self.fnap.run(shutdown.clone());
+        match self.grpc {
+            Some(grpc) => {
+                tokio::join!(fnap, grpc.run(shutdown));
+            }
+            None => fnap.await,
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The real implementations of what the control plane asks of the host
+//! (`fnaa_control::provision`): DNS records through the Flow Name Service,
+//! broker queues and pipelines through the data plane.
+
+pub mod dns;

@@ -1,0 +1,272 @@
+//! Finding the FNAA (explicit address, or DNS through fnaa-fns), opening
+//! the session and authenticating.
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fnaa_control::client::{Client, Trace};
+
+use super::agents::{Agent, FlowFile, MechanismChoice, TlsMode};
+use super::cli::Global;
+use super::exit::{self, Failure};
+
+/// The port tried when DNS has no SRV record for the agent.
+pub const FALLBACK_PORT: u16 = 61000;
+
+/// An authenticated session and what was chosen for it.
+pub struct Session {
+    pub client: Client,
+    pub agent: Option<Agent>,
+}
+
+fn debug(enabled: bool, text: &str) {
+    if enabled {
+        eprintln!("{text}");
+    }
+}
+
+/// Where to connect.
+struct Endpoint {
+    address: SocketAddr,
+    server_name: String,
+    dns_says_tls: bool,
+}
+
+async fn lookup(host_port: &str) -> Result<Endpoint, Failure> {
+    let server_name = host_port
+        .rsplit_once(':')
+        .map_or(host_port, |(host, _)| host)
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let mut addresses = tokio::net::lookup_host(host_port).await.map_err(|error| {
+        Failure::new(exit::NOHOST, format!("cannot resolve {host_port}: {error}"))
+    })?;
+    let address = addresses
+        .next()
+        .ok_or_else(|| Failure::new(exit::NOHOST, format!("{host_port} has no address")))?;
+    Ok(Endpoint {
+        address,
+        server_name,
+        dns_says_tls: false,
+    })
+}
+
+async fn resolve(
+    global: &Global,
+    agent: Option<&Agent>,
+    namespace: Option<&str>,
+    subject: Option<&str>,
+) -> Result<Endpoint, Failure> {
+    if let Some(server) = global
+        .server
+        .as_deref()
+        .or(agent.and_then(|a| a.server.as_deref()))
+    {
+        debug(global.debug, &format!("Using server {server}"));
+        return lookup(server).await;
+    }
+    let options = fnaa_fns::ResolverOptions {
+        nameserver: match &global.nameserver {
+            Some(text) => Some(
+                text.parse()
+                    .map_err(|error: String| Failure::new(exit::USAGE, error))?,
+            ),
+            None => None,
+        },
+        ..Default::default()
+    };
+    let resolver = fnaa_fns::FnsResolver::new(options)
+        .map_err(|error| Failure::new(exit::NOHOST, format!("cannot set up DNS: {error}")))?;
+    let nameserver = global
+        .nameserver
+        .as_deref()
+        .unwrap_or("the system resolver");
+    let found = if let Some(namespace) = namespace {
+        debug(
+            global.debug,
+            &format!("Resolving the FNAA of namespace {namespace} using {nameserver}"),
+        );
+        match fnaa_fns::Namespace::parse(namespace) {
+            Ok(parsed) => resolver
+                .resolve_namespace_fnaa(&parsed)
+                .await
+                .map(|found| found.fnaa)
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        }
+    } else if let Some(flow) = subject.filter(|s| s.contains('.')) {
+        debug(
+            global.debug,
+            &format!("Resolving the FNAA of flow {flow} using {nameserver}"),
+        );
+        match fnaa_fns::FlowUri::parse(flow) {
+            Ok(uri) => resolver
+                .resolve_flow_fnaa(&uri)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        }
+    } else {
+        Err("nothing to look up".to_owned())
+    };
+    match found {
+        Ok(fnaa) => {
+            debug(
+                global.debug,
+                &format!(
+                    "FNAA resolved to {}:{} (tls: {})",
+                    fnaa.host, fnaa.port, fnaa.tls
+                ),
+            );
+            let address = match fnaa.addresses.first() {
+                Some(ip) => SocketAddr::new(*ip, fnaa.port),
+                None => {
+                    lookup(&format!("{}:{}", fnaa.host, fnaa.port))
+                        .await?
+                        .address
+                }
+            };
+            Ok(Endpoint {
+                address,
+                server_name: fnaa.host,
+                dns_says_tls: fnaa.tls,
+            })
+        }
+        Err(reason) => {
+            let Some(agent) = agent else {
+                return Err(Failure::new(
+                    exit::NOHOST,
+                    format!(
+                        "cannot find the FNAA ({reason}); give --server or an agent in the agents file"
+                    ),
+                ));
+            };
+            debug(
+                global.debug,
+                &format!(
+                    "No SRV answer ({reason}); trying {}:{FALLBACK_PORT}",
+                    agent.fqdn
+                ),
+            );
+            lookup(&format!("{}:{FALLBACK_PORT}", agent.fqdn)).await
+        }
+    }
+}
+
+fn password(agent: Option<&Agent>, user: &str) -> Result<String, Failure> {
+    if let Ok(password) = std::env::var("FLOW_PASSWORD") {
+        return Ok(password);
+    }
+    if let Some(password) = agent.and_then(|a| a.password.clone()) {
+        return Ok(password);
+    }
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(format!("Password for {user}: ")).map_err(|error| {
+            Failure::new(exit::CONFIG, format!("cannot read the password: {error}"))
+        });
+    }
+    Err(Failure::new(
+        exit::CONFIG,
+        format!("no password for {user}: set FLOW_PASSWORD or `password` in the agents file"),
+    ))
+}
+
+/// Connects and authenticates; `subject` (a flow or namespace name) picks
+/// the agent when `--agent` is not given.
+pub async fn open(
+    global: &Global,
+    file: &FlowFile,
+    subject: Option<&str>,
+) -> Result<Session, Failure> {
+    let chosen = file
+        .choose(global.agent.as_deref(), subject)
+        .map_err(|e| Failure::new(exit::CONFIG, e.to_string()))?;
+    let (agent, namespace) = match chosen {
+        Some((agent, namespace)) => (Some(agent.clone()), namespace.map(str::to_owned)),
+        None => (None, None),
+    };
+    if let Some(agent) = &agent {
+        debug(global.debug, &format!("Agent selected: {}", agent.name));
+    }
+    let endpoint = resolve(global, agent.as_ref(), namespace.as_deref(), subject).await?;
+    let tls =
+        global
+            .tls
+            .or(agent.as_ref().and_then(|a| a.tls))
+            .unwrap_or(if endpoint.dns_says_tls {
+                TlsMode::Implicit
+            } else {
+                TlsMode::None
+            });
+    let timeout = Duration::from_secs(global.timeout.max(1));
+    let trace: Option<Trace> = global
+        .debug
+        .then(|| Box::new(|line: &str| eprintln!("{line}")) as Trace);
+    let tls_config = match tls {
+        TlsMode::None => None,
+        TlsMode::Starttls | TlsMode::Implicit => {
+            let ca = global.ca.clone().or(agent.as_ref().and_then(|a| a.ca.clone())).ok_or_else(|| {
+                Failure::new(exit::CONFIG, "TLS needs the CA certificate of the FNAA: give --ca or `ca` in the agents file")
+            })?;
+            let pem = std::fs::read(&ca).map_err(|e| {
+                Failure::new(exit::CONFIG, format!("cannot read {}: {e}", ca.display()))
+            })?;
+            Some(fnaa_control::client::tls_config_from_pem(&pem)?)
+        }
+    };
+    let mut client = match (tls, tls_config) {
+        (TlsMode::Implicit, Some(config)) => {
+            Client::connect_tls(
+                endpoint.address,
+                &endpoint.server_name,
+                config,
+                timeout,
+                trace,
+            )
+            .await?
+        }
+        (TlsMode::Starttls, Some(config)) => {
+            let mut client = Client::connect(endpoint.address, timeout, trace).await?;
+            client.starttls(&endpoint.server_name, config).await?;
+            client
+        }
+        _ => Client::connect(endpoint.address, timeout, trace).await?,
+    };
+    debug(global.debug, "Connected to FNAA");
+    let mechanism = global
+        .mechanism
+        .or(agent.as_ref().and_then(|a| a.mechanism))
+        .unwrap_or(if tls == TlsMode::None {
+            MechanismChoice::ScramSha256
+        } else {
+            MechanismChoice::Plain
+        });
+    if mechanism == MechanismChoice::Anonymous {
+        client.authenticate_anonymous("").await?;
+        return Ok(Session { client, agent });
+    }
+    let user = global
+        .user
+        .clone()
+        .or(agent.as_ref().and_then(|a| a.username.clone()))
+        .ok_or_else(|| {
+            Failure::new(
+                exit::CONFIG,
+                "no user name: give --user or `username` in the agents file",
+            )
+        })?;
+    let password = password(agent.as_ref(), &user)?;
+    match mechanism {
+        MechanismChoice::Plain => {
+            debug(global.debug, "Authenticating with PLAIN mechanism");
+            client.authenticate_plain(&user, &password).await?;
+        }
+        _ => {
+            debug(global.debug, "Authenticating with SCRAM-SHA-256 mechanism");
+            client.authenticate_scram(&user, &password).await?;
+        }
+    }
+    debug(global.debug, "Authenticated");
+    Ok(Session { client, agent })
+}
