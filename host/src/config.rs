@@ -15,6 +15,11 @@ pub struct Config {
     /// The WebAssembly plugin runtime: limits, cache, instance density.
     #[serde(default)]
     pub runtime: fnaa_runtime::RuntimeConfig,
+    /// The Flow Name Service: how flows are resolved and where their DNS
+    /// records are published (an embedded authoritative server on
+    /// 127.0.0.1:5300 by default, or RFC 2136 updates to BIND9).
+    #[serde(default)]
+    pub dns: fnaa_fns::FnsConfig,
     /// The FNAP server: listeners, TLS, limits, timeouts.
     #[serde(default)]
     pub fnap: fnaa_control::config::FnapConfig,

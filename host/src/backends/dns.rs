@@ -7,7 +7,7 @@ use std::sync::Arc;
 use fnaa_control::names::DnsName;
 use fnaa_control::provision::{FlowDirectory, ProvisionError};
 use fnaa_control::store::BrokerBinding;
-use fnaa_fns::{BrokerKind, BrokerRecords, FlowRecords, FlowRegistry, FlowUri, ServiceEndpoint};
+use fnaa_fns::{BrokerKind, BrokerRecords, FlowRecords, FlowRegistry, FlowUri, NamespaceRecords, ServiceEndpoint};
 
 /// Publishes each flow's PTR/SRV/TXT records, pointing at this host's FNAP
 /// endpoint and at the flow's broker.
@@ -69,6 +69,15 @@ fn endpoint(server: &str) -> Result<ServiceEndpoint, ProvisionError> {
 impl FlowDirectory for DnsDirectory {
     async fn publish(&self, flow: &DnsName, binding: &BrokerBinding) -> Result<(), ProvisionError> {
         let records = self.records(flow, binding)?;
+        // This host serves the flow's namespace: make it discoverable by
+        // DNS-SD too (idempotent), so clients that know only the namespace
+        // find the same FNAA.
+        let mut namespace = NamespaceRecords::new(records.uri.namespace().clone(), self.fnaa.clone());
+        namespace.tls = self.fnaa_tls;
+        self.registry
+            .register_namespace(&namespace)
+            .await
+            .map_err(|e| ProvisionError(format!("cannot publish the DNS-SD records of {}: {e}", records.uri.namespace())))?;
         self.registry
             .publish_flow(&records)
             .await

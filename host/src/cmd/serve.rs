@@ -60,19 +60,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The brokers, DNS and pipelines behind FNAP. Until fnaa-dataplane and
-/// fnaa-fns are wired here, flows are only recorded (in-memory provisioning
-/// reporting a Kafka broker at `localhost:9092`).
-fn control_backends(_config: &Config) -> fnaa_control::service::Backends {
-    use fnaa_control::provision::memory::{MemoryDirectory, MemoryPipelines, MemoryProvisioner};
-    tracing::warn!(
-        "FNAP flows are not provisioned on a real broker or DNS yet (in-memory backends)"
-    );
-    fnaa_control::service::Backends {
+/// The brokers, DNS and pipelines behind FNAP: flows get their DNS records
+/// from the configured Flow Name Service registry.
+async fn control_backends(config: &Config) -> anyhow::Result<fnaa_control::service::Backends> {
+    use fnaa_control::provision::memory::{MemoryPipelines, MemoryProvisioner};
+    let registry = config.dns.registry().await.context("cannot start the Flow Name Service registry")?;
+    let fnap = &config.fnap;
+    let (port, tls) = match (fnap.listen, fnap.tls_listen) {
+        (_, Some(tls)) => (tls.port(), true),
+        (Some(plain), None) => (plain.port(), false),
+        (None, None) => (0, false),
+    };
+    let directory = crate::backends::dns::DnsDirectory::new(registry, &fnap.hostname, port, tls);
+    tracing::warn!("FNAP flows are not provisioned on a real broker yet (in-memory broker bindings)");
+    Ok(fnaa_control::service::Backends {
         provisioner: std::sync::Arc::new(MemoryProvisioner::new("kafka", &["localhost:9092"])),
-        directory: std::sync::Arc::new(MemoryDirectory::default()),
+        directory: std::sync::Arc::new(directory),
         pipelines: std::sync::Arc::new(MemoryPipelines::default()),
-    }
+    })
 }
 
 /// Opens the state store, restores flows, subscriptions and processors, and
@@ -83,7 +88,7 @@ async fn start_control_plane(
     config: &Config,
     shutdown: fnaa_control::CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let plane = fnaa_control::ControlPlane::start(&config.control(), control_backends(config))
+    let plane = fnaa_control::ControlPlane::start(&config.control(), control_backends(config).await?)
         .await
         .context("cannot start the FNAP and gRPC servers")?;
     tracing::info!(fnap = ?plane.fnap_addr(), fnap_tls = ?plane.fnap_tls_addr(), grpc = ?plane.grpc_addr(), "control plane listening");

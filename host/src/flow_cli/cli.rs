@@ -77,6 +77,7 @@ pub enum Command {
     /// Makes a flow public (anyone may read it) or private.
     Set {
         /// The flow.
+        #[arg(value_parser = flow_name)]
         flow: String,
         /// `public` or `private`.
         #[arg(value_parser = ["public", "private"])]
@@ -85,6 +86,7 @@ pub enum Command {
     /// Subscribes to a flow; its events are delivered into a local flow.
     Subscribe {
         /// The flow to subscribe to.
+        #[arg(value_parser = flow_name)]
         flow: String,
         /// The local flow (default: the agent's prefix followed by the flow).
         #[arg(long)]
@@ -109,6 +111,7 @@ pub enum Command {
 pub enum Create {
     /// A flow in a namespace you own.
     Flow {
+        #[arg(value_parser = flow_name)]
         name: String,
         /// Readable by anyone, also anonymously.
         #[arg(long)]
@@ -137,13 +140,19 @@ pub enum Create {
 
 #[derive(Debug, Subcommand)]
 pub enum Object {
-    Flow { name: String },
+    Flow {
+        #[arg(value_parser = flow_name)]
+        name: String,
+    },
     Processor { name: String },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Deletable {
-    Flow { name: String },
+    Flow {
+        #[arg(value_parser = flow_name)]
+        name: String,
+    },
     Namespace { name: String },
     Processor { name: String },
 }
@@ -180,4 +189,14 @@ pub enum ProcessorCommand {
     Status {
         name: String,
     },
+}
+
+/// A flow given as `flow://name.namespace.domain` or as the bare name: FNAP
+/// commands take the bare name (thesis annex C).
+fn flow_name(text: &str) -> Result<String, String> {
+    let bare = text.strip_prefix("flow://").unwrap_or(text);
+    if bare.is_empty() || bare.contains('/') {
+        return Err(format!("`{text}` is not a flow name (name.namespace.domain or flow://name.namespace.domain)"));
+    }
+    Ok(bare.to_owned())
 }

@@ -82,33 +82,45 @@ async fn resolve(
         .nameserver
         .as_deref()
         .unwrap_or("the system resolver");
-    let found = if let Some(namespace) = namespace {
-        debug(
-            global.debug,
-            &format!("Resolving the FNAA of namespace {namespace} using {nameserver}"),
-        );
-        match fnaa_fns::Namespace::parse(namespace) {
-            Ok(parsed) => resolver
-                .resolve_namespace_fnaa(&parsed)
-                .await
-                .map(|found| found.fnaa)
-                .map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
+    // A flow names its own FNAA (annex B): ask for it first, and fall back
+    // to the FNAA of the namespace (DNS-SD) when the flow has no records.
+    let by_flow = match subject.filter(|s| s.contains('.')) {
+        Some(flow) => {
+            debug(
+                global.debug,
+                &format!("Resolving the FNAA of flow {flow} using {nameserver}"),
+            );
+            Some(match fnaa_fns::FlowUri::parse(flow) {
+                Ok(uri) => resolver
+                    .resolve_flow_fnaa(&uri)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            })
         }
-    } else if let Some(flow) = subject.filter(|s| s.contains('.')) {
-        debug(
-            global.debug,
-            &format!("Resolving the FNAA of flow {flow} using {nameserver}"),
-        );
-        match fnaa_fns::FlowUri::parse(flow) {
-            Ok(uri) => resolver
-                .resolve_flow_fnaa(&uri)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
+        None => None,
+    };
+    let found = match (by_flow, namespace) {
+        (Some(Ok(fnaa)), _) => Ok(fnaa),
+        (by_flow, Some(namespace)) => {
+            if let Some(Err(reason)) = by_flow {
+                debug(global.debug, &format!("No flow records ({reason})"));
+            }
+            debug(
+                global.debug,
+                &format!("Resolving the FNAA of namespace {namespace} using {nameserver}"),
+            );
+            match fnaa_fns::Namespace::parse(namespace) {
+                Ok(parsed) => resolver
+                    .resolve_namespace_fnaa(&parsed)
+                    .await
+                    .map(|found| found.fnaa)
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            }
         }
-    } else {
-        Err("nothing to look up".to_owned())
+        (Some(Err(reason)), None) => Err(reason),
+        (None, None) => Err("nothing to look up".to_owned()),
     };
     match found {
         Ok(fnaa) => {
