@@ -57,23 +57,35 @@ fn compare(a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> (f64, f64) {
 fn batch(size: usize, payload: usize) -> Vec<Event> {
     (0..size)
         .map(|i| {
-            let ty = if i % 2 == 0 { "kytos/topology.link_up" } else { "kytos/of_core.v0x04.messages.in.ofpt_echo_request" };
+            let ty = if i % 2 == 0 {
+                "kytos/topology.link_up"
+            } else {
+                "kytos/of_core.v0x04.messages.in.ofpt_echo_request"
+            };
             let mut json = format!(r#"{{"seq":{i},"link":"{i:08}","pad":""#);
             let fill = payload.saturating_sub(json.len() + 2);
             json.extend(std::iter::repeat_n('x', fill));
             json.push_str("\"}");
-            Event::new(format!("{i}"), "/kytos/napps/topology", ty).with_data("application/json", json.into_bytes())
+            Event::new(format!("{i}"), "/kytos/napps/topology", ty)
+                .with_data("application/json", json.into_bytes())
         })
         .collect()
 }
 
 fn runtime(deadline_ms: u64) -> Runtime {
-    Runtime::new(RuntimeConfig { cache_dir: None, call_deadline_ms: deadline_ms, ..RuntimeConfig::default() }).expect("runtime")
+    Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        call_deadline_ms: deadline_ms,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
 }
 
 fn load(runtime: &Runtime, name: &str) -> fnaa_runtime::Plugin {
     let builtin = fnaa_plugins::find(name).expect("plugin built");
-    runtime.load(builtin.name, builtin.wasm).expect("plugin loads")
+    runtime
+        .load(builtin.name, builtin.wasm)
+        .expect("plugin loads")
 }
 
 fn signal(runtime: &Runtime) -> ProcessorInstance {
@@ -83,21 +95,35 @@ fn signal(runtime: &Runtime) -> ProcessorInstance {
 }
 
 fn filter() {
-    println!("\n### signal filter `types=kytos/topology.*`: wasm host call path vs native closure\n");
-    println!("| event size | batch | wasm ns/batch | native ns/batch | wasm events/s | ratio (native time / wasm time) |");
+    println!(
+        "\n### signal filter `types=kytos/topology.*`: wasm host call path vs native closure\n"
+    );
+    println!(
+        "| event size | batch | wasm ns/batch | native ns/batch | wasm events/s | ratio (native time / wasm time) |"
+    );
     println!("|---|---|---|---|---|---|");
     let runtime = runtime(1_000);
     let mut wasm = signal(&runtime);
     // The native baseline: the same filter (the SDK compiles `prefix*` to
     // `starts_with`) as a closure over the same owned batch.
     let native = |batch: Vec<Event>| -> Vec<Event> {
-        batch.into_iter().filter(|e| e.ty.starts_with("kytos/topology.")).collect()
+        batch
+            .into_iter()
+            .filter(|e| e.ty.starts_with("kytos/topology."))
+            .collect()
     };
     for payload in [256, 1024] {
         for size in [1, 16, 64] {
             let events = batch(size, payload);
-            let kept = wasm.process("in", events.clone()).expect("filter runs").len();
-            assert_eq!(kept, native(events.clone()).len(), "both sides filter alike");
+            let kept = wasm
+                .process("in", events.clone())
+                .expect("filter runs")
+                .len();
+            assert_eq!(
+                kept,
+                native(events.clone()).len(),
+                "both sides filter alike"
+            );
             // Both sides receive an owned copy of the batch, as a pipeline
             // hands it over; the copy is part of both measurements.
             let (wasm_ns, native_ns) = compare(
@@ -131,7 +157,10 @@ fn epoch() {
         },
     );
     println!("| deadline | ns/batch |\n|---|---|\n| off | {off_ns:.0} |\n| on | {on_ns:.0} |");
-    println!("\ncost of epoch interruption: {:+.1}%", (on_ns / off_ns - 1.0) * 100.0);
+    println!(
+        "\ncost of epoch interruption: {:+.1}%",
+        (on_ns / off_ns - 1.0) * 100.0
+    );
 }
 
 fn rss_bytes() -> u64 {
@@ -148,16 +177,27 @@ fn mib(bytes: u64) -> f64 {
 }
 
 fn live(pooling: bool) {
-    let allocator = if pooling { "pooling allocator" } else { "on-demand allocator" };
+    let allocator = if pooling {
+        "pooling allocator"
+    } else {
+        "on-demand allocator"
+    };
     println!("\n### 10,000 live instances (bridge, instantiate + init), {allocator}\n");
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: None, pooling, ..RuntimeConfig::default() }).expect("runtime");
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        pooling,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
     let plugin = load(&runtime, "bridge");
     // Warm the code paths (and the allocator) once.
     drop(ProcessorInstance::new(&runtime, &plugin, "warm", &[]).expect("instance"));
     let before = rss_bytes();
     let start = Instant::now();
     let instances: Vec<ProcessorInstance> = (0..10_000)
-        .map(|i| ProcessorInstance::new(&runtime, &plugin, &format!("sub-{i}"), &[]).expect("instance"))
+        .map(|i| {
+            ProcessorInstance::new(&runtime, &plugin, &format!("sub-{i}"), &[]).expect("instance")
+        })
         .collect();
     let elapsed = start.elapsed();
     let after = rss_bytes();
@@ -172,21 +212,32 @@ fn live(pooling: bool) {
 }
 
 fn registered() {
-    println!("\n### 100,000 registered subscriptions under eviction (stateful collector, at most 10,000 live)\n");
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: None, max_live_instances: 10_000, ..RuntimeConfig::default() })
-        .expect("runtime");
+    println!(
+        "\n### 100,000 registered subscriptions under eviction (stateful collector, at most 10,000 live)\n"
+    );
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        max_live_instances: 10_000,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
     let plugin = load(&runtime, "collector");
     let pool = InstancePool::new(&runtime);
-    let config = vec![("dedup".to_owned(), "true".to_owned()), ("window".to_owned(), "16".to_owned())];
+    let config = vec![
+        ("dedup".to_owned(), "true".to_owned()),
+        ("window".to_owned(), "16".to_owned()),
+    ];
     let before = rss_bytes();
     for i in 0..100_000 {
-        pool.register(&format!("sub-{i}"), &plugin, &config).expect("register");
+        pool.register(&format!("sub-{i}"), &plugin, &config)
+            .expect("register");
     }
     let registered_rss = rss_bytes();
     let events = batch(1, 256);
     let start = Instant::now();
     for i in 0..100_000 {
-        pool.process(&format!("sub-{i}"), "in", events.clone()).expect("process");
+        pool.process(&format!("sub-{i}"), "in", events.clone())
+            .expect("process");
     }
     let elapsed = start.elapsed();
     let after = rss_bytes();
@@ -205,7 +256,10 @@ fn registered() {
 }
 
 fn main() {
-    let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let run = |part: &str| wanted.is_empty() || wanted.iter().any(|w| w == part);
     println!("fnaa-runtime benchmarks; medians of {SAMPLES} interleaved samples");
     if run("live") {

@@ -79,13 +79,11 @@ impl Runtime {
         wasm.wasm_component_model(true)
             .epoch_interruption(config.call_deadline_ms > 0)
             .consume_fuel(config.fuel_per_call.is_some());
-        if std::env::var_os("FNAA_TMP_PERFMAP").is_some() {
-            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
-        }
         if config.pooling {
             // Slots for every live instance of the pool, plus instances made
             // outside it (connectors, offline runs) and the info probe.
-            let slots = u32::try_from(config.max_live_instances.saturating_add(1_024)).unwrap_or(u32::MAX);
+            let slots =
+                u32::try_from(config.max_live_instances.saturating_add(1_024)).unwrap_or(u32::MAX);
             let mut pool = wasmtime::PoolingAllocationConfig::default();
             pool.total_component_instances(slots)
                 .total_core_instances(slots.saturating_mul(4))

@@ -17,6 +17,8 @@ pub(crate) trait World: Sized {
     const KIND: PluginKind;
     fn instantiate(plugin: &Plugin, store: &mut Store<HostState>)
     -> wasmtime::Result<Option<Self>>;
+    // `&Vec`, not a slice: the generated `call_init` takes one.
+    #[allow(clippy::ptr_arg)]
     fn init(
         &self,
         store: &mut Store<HostState>,

@@ -10,7 +10,8 @@ use support::{config, full_event, plugin, runtime};
 fn every_attribute_and_every_byte_survives_the_boundary() {
     let runtime = runtime();
     let probe = plugin(&runtime, "probe");
-    let mut echo = ProcessorInstance::new(&runtime, &probe, "echo", &config(&[("mode", "echo")])).unwrap();
+    let mut echo =
+        ProcessorInstance::new(&runtime, &probe, "echo", &config(&[("mode", "echo")])).unwrap();
     let minimal = Event::new("", "", "");
     let mut empty_data = Event::new("e", "/s", "t");
     empty_data.data = Some(Vec::new());
@@ -24,10 +25,12 @@ fn every_attribute_and_every_byte_survives_the_boundary() {
 fn large_batches_round_trip() {
     let runtime = runtime();
     let probe = plugin(&runtime, "probe");
-    let mut echo = ProcessorInstance::new(&runtime, &probe, "echo", &config(&[("mode", "echo")])).unwrap();
+    let mut echo =
+        ProcessorInstance::new(&runtime, &probe, "echo", &config(&[("mode", "echo")])).unwrap();
     let batch: Vec<Event> = (0..512)
         .map(|i| {
-            Event::new(i.to_string(), "/s", "t").with_data("application/octet-stream", vec![(i % 251) as u8; 1024 + i])
+            Event::new(i.to_string(), "/s", "t")
+                .with_data("application/octet-stream", vec![(i % 251) as u8; 1024 + i])
         })
         .collect();
     let out = echo.process("in", batch.clone()).unwrap();

@@ -88,7 +88,13 @@ fn trap_is_reported_with_its_cause() {
 fn output_flood_is_stopped() {
     // 5,000 forwards fit in memory but exceed the output limit.
     hostile("flood", &[("count", "5000"), ("forward", "true")], |c| {
-        matches!(c, TrapCause::OutputLimit { count: 5_000, limit: 1_000 })
+        matches!(
+            c,
+            TrapCause::OutputLimit {
+                count: 5_000,
+                limit: 1_000
+            }
+        )
     });
 }
 

@@ -41,6 +41,12 @@
 // macros use from inside plugin crates.
 extern crate self as fnaa_sdk;
 
+// Native builds (unit tests) keep the standard allocator.
+#[cfg_attr(
+    not(all(target_arch = "wasm32", not(target_feature = "atomics"))),
+    allow(dead_code)
+)]
+mod allocator;
 #[doc(hidden)]
 pub mod bindings;
 pub mod clock;
@@ -65,6 +71,14 @@ pub use errors::{InitError, ProcessError};
 pub use fnaa_event::{self as event, AttributeValue, Event};
 pub use outputs::{DEFAULT_INPUT, DEFAULT_OUTPUT, Emitted, Output, Outputs, mirror_port};
 pub use processor::Processor;
+
+/// Every plugin component allocates through the SDK's allocator: the
+/// batches crossing the boundary are hundreds of small allocations per call.
+/// (A plugin therefore cannot install a global allocator of its own.) Not on
+/// wasm targets with threads (`atomics`): the allocator is single-threaded.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: allocator::SizeClassAllocator = allocator::SizeClassAllocator::new();
 
 /// What a plugin tells the host about itself (the WIT `plugin-info`).
 #[derive(Debug, Clone, PartialEq, Eq)]
