@@ -102,13 +102,20 @@ fn main() {
 /// Installs the `wasm32-wasip2` target through rustup when it is missing, so
 /// that a plain `cargo build` works on a fresh machine.
 fn ensure_wasm_target() {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     let Ok(installed) = installed else { return }; // no rustup: the build below says what is missing
-    if String::from_utf8_lossy(&installed.stdout).lines().any(|t| t.trim() == "wasm32-wasip2") {
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|t| t.trim() == "wasm32-wasip2")
+    {
         return;
     }
     println!("cargo:warning=installing the wasm32-wasip2 target (rustup target add wasm32-wasip2)");
-    let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status();
     assert!(
         status.is_ok_and(|s| s.success()),
         "cannot install the wasm32-wasip2 target; run `rustup target add wasm32-wasip2`"

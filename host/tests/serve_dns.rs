@@ -33,23 +33,44 @@ impl Drop for Host {
 
 fn dig(dns_port: u16, name: &str, record: &str) -> String {
     let out = Command::new("dig")
-        .args(["@127.0.0.1", "-p", &dns_port.to_string(), "+short", "+time=2", "+tries=2", name, record])
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &dns_port.to_string(),
+            "+short",
+            "+time=2",
+            "+tries=2",
+            name,
+            record,
+        ])
         .output()
         .expect("`dig` runs (install Debian's bind9-dnsutils)");
-    assert!(out.status.success(), "dig failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dig failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// One FNAP exchange: sends `command`, returns the reply lines up to the
 /// final `220 OK`-style line.
 fn fnap(reader: &mut BufReader<TcpStream>, command: &str) -> Vec<String> {
-    reader.get_mut().write_all(format!("{command}\r\n").as_bytes()).unwrap();
+    reader
+        .get_mut()
+        .write_all(format!("{command}\r\n").as_bytes())
+        .unwrap();
     let mut lines = Vec::new();
     loop {
         let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "server closed after {lines:?}");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "server closed after {lines:?}"
+        );
         let line = line.trim_end().to_owned();
-        let done = line.as_bytes().get(3) != Some(&b'-') && line != "220 DATA" && !lines.iter().any(|l| l == "220 DATA")
+        let done = line.as_bytes().get(3) != Some(&b'-')
+            && line != "220 DATA"
+            && !lines.iter().any(|l| l == "220 DATA")
             || (lines.iter().any(|l| l == "220 DATA") && line.starts_with("220 OK"));
         lines.push(line);
         if done {
@@ -96,11 +117,23 @@ fn flows_created_over_fnap_are_published_and_resolved_through_dns() {
     let config = write_config(dir.path(), fnap_port, dns_port, mqtt_port);
 
     let added = Command::new(env!("CARGO_BIN_EXE_fnaa"))
-        .args(["user", "add", "test", "--namespace", "flows.unix.ar", "--config", config.to_str().unwrap()])
+        .args([
+            "user",
+            "add",
+            "test",
+            "--namespace",
+            "flows.unix.ar",
+            "--config",
+            config.to_str().unwrap(),
+        ])
         .env("FNAA_PASSWORD", "test")
         .output()
         .unwrap();
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
 
     let log = std::fs::File::create(dir.path().join("fnaa.log")).unwrap();
     let _host = Host(
@@ -115,25 +148,41 @@ fn flows_created_over_fnap_are_published_and_resolved_through_dns() {
     let stream = loop {
         match TcpStream::connect(("127.0.0.1", fnap_port)) {
             Ok(stream) => break stream,
-            Err(_) if started.elapsed() < Duration::from_secs(60) => std::thread::sleep(Duration::from_millis(100)),
+            Err(_) if started.elapsed() < Duration::from_secs(60) => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
             Err(e) => panic!(
                 "fnaa serve did not listen within 60 s ({e}); its log:\n{}",
                 std::fs::read_to_string(dir.path().join("fnaa.log")).unwrap_or_default()
             ),
         }
     };
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut session = BufReader::new(stream);
     let mut greeting = String::new();
     session.read_line(&mut greeting).unwrap();
     assert_eq!(greeting.trim_end(), "220 localhost FNAA");
     assert_eq!(fnap(&mut session, "AUTHENTICATE PLAIN"), ["220 OK"]);
-    assert_eq!(fnap(&mut session, "AHRlc3QAdGVzdA=="), ["220 Authenticated"]);
-    assert_eq!(fnap(&mut session, "CREATE FLOW time.flows.unix.ar"), ["220 OK time.flows.unix.ar"]);
+    assert_eq!(
+        fnap(&mut session, "AHRlc3QAdGVzdA=="),
+        ["220 Authenticated"]
+    );
+    assert_eq!(
+        fnap(&mut session, "CREATE FLOW time.flows.unix.ar"),
+        ["220 OK time.flows.unix.ar"]
+    );
 
     // Annex B layout, as an outsider's `dig` sees it.
-    assert_eq!(dig(dns_port, "time.flows.unix.ar", "PTR"), "_flow._tcp.time.flows.unix.ar.");
-    assert_eq!(dig(dns_port, "_flow._tcp.time.flows.unix.ar", "SRV"), format!("0 0 {fnap_port} localhost."));
+    assert_eq!(
+        dig(dns_port, "time.flows.unix.ar", "PTR"),
+        "_flow._tcp.time.flows.unix.ar."
+    );
+    assert_eq!(
+        dig(dns_port, "_flow._tcp.time.flows.unix.ar", "SRV"),
+        format!("0 0 {fnap_port} localhost.")
+    );
     assert!(dig(dns_port, "_queue._flow._tcp.time.flows.unix.ar", "TXT").contains("broker-type="));
 
     // The `flow` CLI finds the FNAA through DNS only: its agent has no address.
@@ -156,11 +205,29 @@ fn flows_created_over_fnap_are_published_and_resolved_through_dns() {
         ])
         .output()
         .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&described.stdout), String::from_utf8_lossy(&described.stderr));
-    assert!(described.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&described.stdout),
+        String::from_utf8_lossy(&described.stderr),
+    );
+    assert!(
+        described.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("flow=time.flows.unix.ar"), "{stdout}");
-    assert!(stderr.contains(&format!("FNAA resolved to localhost:{fnap_port}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("FNAA resolved to localhost:{fnap_port}")),
+        "{stderr}"
+    );
 
-    assert_eq!(fnap(&mut session, "DELETE FLOW time.flows.unix.ar")[0].split(' ').next(), Some("220"));
-    assert_eq!(dig(dns_port, "_flow._tcp.time.flows.unix.ar", "SRV"), "", "records withdrawn");
+    assert_eq!(
+        fnap(&mut session, "DELETE FLOW time.flows.unix.ar")[0]
+            .split(' ')
+            .next(),
+        Some("220")
+    );
+    assert_eq!(
+        dig(dns_port, "_flow._tcp.time.flows.unix.ar", "SRV"),
+        "",
+        "records withdrawn"
+    );
 }

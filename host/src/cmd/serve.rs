@@ -64,7 +64,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// from the configured Flow Name Service registry.
 async fn control_backends(config: &Config) -> anyhow::Result<fnaa_control::service::Backends> {
     use fnaa_control::provision::memory::{MemoryPipelines, MemoryProvisioner};
-    let registry = config.dns.registry().await.context("cannot start the Flow Name Service registry")?;
+    let registry = config
+        .dns
+        .registry()
+        .await
+        .context("cannot start the Flow Name Service registry")?;
     let fnap = &config.fnap;
     let (port, tls) = match (fnap.listen, fnap.tls_listen) {
         (_, Some(tls)) => (tls.port(), true),
@@ -72,7 +76,9 @@ async fn control_backends(config: &Config) -> anyhow::Result<fnaa_control::servi
         (None, None) => (0, false),
     };
     let directory = crate::backends::dns::DnsDirectory::new(registry, &fnap.hostname, port, tls);
-    tracing::warn!("FNAP flows are not provisioned on a real broker yet (in-memory broker bindings)");
+    tracing::warn!(
+        "FNAP flows are not provisioned on a real broker yet (in-memory broker bindings)"
+    );
     Ok(fnaa_control::service::Backends {
         provisioner: std::sync::Arc::new(MemoryProvisioner::new("kafka", &["localhost:9092"])),
         directory: std::sync::Arc::new(directory),
@@ -88,9 +94,10 @@ async fn start_control_plane(
     config: &Config,
     shutdown: fnaa_control::CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let plane = fnaa_control::ControlPlane::start(&config.control(), control_backends(config).await?)
-        .await
-        .context("cannot start the FNAP and gRPC servers")?;
+    let plane =
+        fnaa_control::ControlPlane::start(&config.control(), control_backends(config).await?)
+            .await
+            .context("cannot start the FNAP and gRPC servers")?;
     tracing::info!(fnap = ?plane.fnap_addr(), fnap_tls = ?plane.fnap_tls_addr(), grpc = ?plane.grpc_addr(), "control plane listening");
     Ok(tokio::spawn(plane.run(shutdown)))
 }
@@ -106,9 +113,13 @@ async fn start_data_plane(
     let plugins = fnaa_dataplane::pipeline::wasm::WasmPlugins::new(runtime.clone(), move |name| {
         crate::cmd::plugin::load_plugin(&resolver, name).map_err(|e| format!("{e:#}"))
     });
-    let plane = fnaa_dataplane::DataPlane::start(&config.brokers, &config.pipelines, std::sync::Arc::new(plugins))
-        .await
-        .context("cannot start the data plane")?;
+    let plane = fnaa_dataplane::DataPlane::start(
+        &config.brokers,
+        &config.pipelines,
+        std::sync::Arc::new(plugins),
+    )
+    .await
+    .context("cannot start the data plane")?;
     if let Some(embedded) = plane.embedded() {
         tracing::info!(mqtt = %embedded.listen(), mqtt5 = ?embedded.listen_v5(), "embedded MQTT broker listening");
     }

@@ -144,7 +144,9 @@ pub enum Object {
         #[arg(value_parser = flow_name)]
         name: String,
     },
-    Processor { name: String },
+    Processor {
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,8 +155,12 @@ pub enum Deletable {
         #[arg(value_parser = flow_name)]
         name: String,
     },
-    Namespace { name: String },
-    Processor { name: String },
+    Namespace {
+        name: String,
+    },
+    Processor {
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,7 +202,9 @@ pub enum ProcessorCommand {
 fn flow_name(text: &str) -> Result<String, String> {
     let bare = text.strip_prefix("flow://").unwrap_or(text);
     if bare.is_empty() || bare.contains('/') {
-        return Err(format!("`{text}` is not a flow name (name.namespace.domain or flow://name.namespace.domain)"));
+        return Err(format!(
+            "`{text}` is not a flow name (name.namespace.domain or flow://name.namespace.domain)"
+        ));
     }
     Ok(bare.to_owned())
 }

@@ -220,11 +220,9 @@ impl Codec {
             Binding::Raw => unreachable_raw(),
         };
         match (decoded, &mut self.wrapper) {
-            (
-                Err(BindingError::NotACloudEvent(_))
-                | Err(BindingError::Format(crate::FormatError::Syntax(_))),
-                Some(w),
-            ) => wrap(w),
+            (Err(BindingError::NotACloudEvent(_) | BindingError::Undeclared(_)), Some(w)) => {
+                wrap(w)
+            }
             (result, _) => result,
         }
     }
@@ -313,6 +311,11 @@ mod tests {
             ..Message::default()
         };
         assert!(strict.decode(&plain, (1, 0)).is_err());
+        let json = Message {
+            payload: br#"{"t":21.5}"#.to_vec(),
+            ..Message::default()
+        };
+        assert!(strict.decode(&json, (1, 0)).is_err());
         let mut lenient = Codec::new(
             Binding::Mqtt,
             &cfg(&[("raw.source", "/s"), ("raw.type", "reading")]),
@@ -321,6 +324,8 @@ mod tests {
         let e = lenient.decode(&plain, (1, 0)).unwrap();
         assert_eq!(e.ty, "reading");
         assert_eq!(e.data.as_deref(), Some(&b"21.5"[..]));
+        let e = lenient.decode(&json, (1, 0)).unwrap();
+        assert_eq!(e.data_content_type.as_deref(), Some("application/json"));
         // A real CloudEvent still decodes as one.
         let ce = lenient.encode(&sample()).unwrap();
         assert_eq!(lenient.decode(&ce, (1, 0)).unwrap(), sample());

@@ -81,6 +81,10 @@ pub enum BindingError {
     Format(#[from] FormatError),
     #[error("message is not a CloudEvent: no `{0}` header and no CloudEvents content type")]
     NotACloudEvent(String),
+    #[error(
+        "message carries no CloudEvents metadata and its payload is not a CloudEvents JSON document: {0}"
+    )]
+    Undeclared(FormatError),
     #[error("header `{name}` is not UTF-8 text")]
     NotUtf8 { name: String },
     #[error("required attribute `{0}` is missing from the headers")]

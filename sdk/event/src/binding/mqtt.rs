@@ -47,26 +47,20 @@ pub fn encode(event: &Event, mode: Mode, version: Version) -> Message {
 /// present.
 pub fn decode(message: &Message, version: Version) -> Result<Event, BindingError> {
     check_batch(message.content_type.as_deref())?;
-    let structured = match version {
-        Version::V311 => true,
-        Version::V5 => {
-            message
-                .content_type
-                .as_deref()
-                .is_some_and(super::is_structured_content_type)
-                || (message.header("specversion").is_none() && message.content_type.is_none())
-        }
-    };
-    if structured {
-        // MQTT 5 producers that set no content type and no user properties
-        // are read as structured too: that is what a 3.1.1 client sends to
-        // a v5 subscriber.
-        return super::decode_structured(&message.payload).map_err(|e| match e {
-            BindingError::Format(crate::FormatError::Syntax(_)) if version == Version::V5 => {
-                BindingError::NotACloudEvent("specversion".into())
-            }
-            other => other,
-        });
+    let declared = message
+        .content_type
+        .as_deref()
+        .is_some_and(super::is_structured_content_type);
+    if declared {
+        return super::decode_structured(&message.payload);
+    }
+    // MQTT 3.1.1 has nowhere else to put a CloudEvent; an MQTT 5 message
+    // without a content type and without user properties is what a 3.1.1
+    // client sends to a v5 subscriber. Either may also be a plain payload.
+    if version == Version::V311
+        || (message.header("specversion").is_none() && message.content_type.is_none())
+    {
+        return crate::from_json(&message.payload).map_err(BindingError::Undeclared);
     }
     if message.header("specversion").is_none() {
         return Err(BindingError::NotACloudEvent("specversion".into()));

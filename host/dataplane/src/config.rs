@@ -1,0 +1,298 @@
+//! The data plane's sections of the host configuration: `[brokers]` and
+//! `[[pipelines]]`. The `///` docs of every field are the user
+//! documentation.
+//!
+//! ```toml
+//! [brokers.embedded_mqtt]          # runs when no broker is configured
+//! listen = "127.0.0.1:11883"
+//!
+//! [brokers.connections.rabbit]     # credentials from RABBITMQ_* if unset
+//! type = "amqp"
+//!
+//! [[pipelines]]
+//! name = "edge-to-rabbit"
+//! delivery = "at-least-once"
+//! source = { broker = "embedded", mqtt = { topics = ["sensors/#"] }, connector_config = { "raw.source" = "/edge", "raw.type" = "reading" } }
+//! processors = [{ plugin = "bridge" }]
+//! sink = { broker = "rabbit", amqp = { exchange = "readings" } }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+use crate::backoff::RetryConfig;
+use crate::embedded_mqtt::EmbeddedMqttConfig;
+use crate::pipeline::ProcessorRetryConfig;
+use crate::transport::DeliveryMode;
+use crate::transport::amqp::{AmqpBrokerConfig, AmqpSinkConfig, AmqpSourceConfig};
+use crate::transport::kafka::{KafkaBrokerConfig, KafkaSinkConfig, KafkaSourceConfig};
+use crate::transport::mqtt::{MqttBrokerConfig, MqttSinkConfig, MqttSourceConfig};
+
+/// The `[brokers]` section: the embedded MQTT broker and the external
+/// brokers flows live on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokersConfig {
+    /// The MQTT broker built into the host (`[brokers.embedded_mqtt]`).
+    /// Pipelines reach it as broker `embedded`.
+    #[serde(default)]
+    pub embedded_mqtt: EmbeddedMqttConfig,
+    /// External brokers by name (`[brokers.connections.<name>]`), each with
+    /// a `type`: `kafka`, `mqtt` or `amqp`.
+    #[serde(default)]
+    pub connections: BTreeMap<String, BrokerConfig>,
+}
+
+/// One external broker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum BrokerConfig {
+    /// A Kafka cluster (or any Kafka-protocol broker).
+    Kafka(KafkaBrokerConfig),
+    /// An MQTT 3.1.1 or 5 broker.
+    Mqtt(MqttBrokerConfig),
+    /// An AMQP 0.9.1 broker (RabbitMQ).
+    Amqp(AmqpBrokerConfig),
+}
+
+impl BrokerConfig {
+    /// `kafka`, `mqtt` or `amqp`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BrokerConfig::Kafka(_) => "kafka",
+            BrokerConfig::Mqtt(_) => "mqtt",
+            BrokerConfig::Amqp(_) => "amqp",
+        }
+    }
+}
+
+/// Key/value configuration for a plugin instance. TOML strings, numbers
+/// and booleans are accepted and handed to the plugin as text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginConfig(pub Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for PluginConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PluginConfig;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of strings, numbers or booleans")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PluginConfig, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = match map.next_value::<Scalar>()? {
+                        Scalar::S(s) => s,
+                        Scalar::I(i) => i.to_string(),
+                        Scalar::F(f) => f.to_string(),
+                        Scalar::B(b) => b.to_string(),
+                    };
+                    out.push((key, value));
+                }
+                Ok(PluginConfig(out))
+            }
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Scalar {
+            S(String),
+            I(i64),
+            F(f64),
+            B(bool),
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// One `[[pipelines]]` entry: moves events from a source flow to a sink
+/// flow through connector and processor plugins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Unique name; it names consumer groups, client ids and logs.
+    pub name: String,
+    /// `at-least-once` (default): nothing acknowledged before the sink
+    /// confirmed it, nothing lost across outages and restarts. `latest`:
+    /// real-time flows that resume at the live point and discard the
+    /// backlog.
+    #[serde(default)]
+    pub delivery: DeliveryMode,
+    /// Most events per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Longest wait for a batch to fill once its first event arrived, in ms.
+    #[serde(default = "default_batch_timeout")]
+    pub batch_timeout_ms: u64,
+    /// Batches waiting between two stages at most; with `batch_size` it
+    /// bounds the memory a stalled sink can make the pipeline hold.
+    #[serde(default = "default_queue_batches")]
+    pub queue_batches: usize,
+    /// Where events come from.
+    pub source: SourceConfig,
+    /// Processor plugins the events go through, in order; each one's `out`
+    /// port feeds the next. None: events go straight from source to sink.
+    #[serde(default)]
+    pub processors: Vec<ProcessorConfig>,
+    /// Where events go.
+    pub sink: SinkConfig,
+    /// Where events go that cannot be decoded, processed, encoded or
+    /// published, with the failure in `deadletter*` extension attributes.
+    /// Absent: such events are logged as errors, counted and dropped.
+    pub dead_letter: Option<SinkConfig>,
+    /// Reconnect timing for the pipeline's brokers and outage reminders.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Retries of failed plugin calls before events are dead-lettered.
+    #[serde(default)]
+    pub processor_retry: ProcessorRetryConfig,
+    /// How often the pipeline's metrics are logged, in seconds (0: never).
+    #[serde(default = "default_metrics_interval")]
+    pub metrics_interval_s: u64,
+}
+
+fn default_batch_size() -> usize {
+    500
+}
+
+fn default_batch_timeout() -> u64 {
+    5
+}
+
+fn default_queue_batches() -> usize {
+    4
+}
+
+fn default_metrics_interval() -> u64 {
+    60
+}
+
+/// A processor plugin instance in a pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorConfig {
+    /// Plugin name (`bridge`, `signal`, ... or an installed plugin).
+    pub plugin: String,
+    /// The plugin's configuration.
+    #[serde(default)]
+    pub config: PluginConfig,
+}
+
+/// The source of a pipeline: a broker, what to read there, and the
+/// connector that decodes the messages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// A broker of `[brokers.connections]`, or `embedded`.
+    pub broker: String,
+    /// Connector plugin. Default: the CloudEvents binding of the broker's
+    /// protocol (`kafka`, `mqtt`, `amqp`); `raw` wraps plain payloads.
+    pub connector: Option<String>,
+    /// The connector's configuration (`mode`, `raw.source`, ...).
+    #[serde(default)]
+    pub connector_config: PluginConfig,
+    /// Kafka settings, when the broker is Kafka.
+    pub kafka: Option<KafkaSourceConfig>,
+    /// MQTT settings, when the broker is MQTT (or `embedded`).
+    pub mqtt: Option<MqttSourceConfig>,
+    /// AMQP settings, when the broker is AMQP.
+    pub amqp: Option<AmqpSourceConfig>,
+}
+
+/// The sink of a pipeline (or its dead-letter flow): a broker, where to
+/// publish there, and the connector that encodes the events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// A broker of `[brokers.connections]`, or `embedded`.
+    pub broker: String,
+    /// Connector plugin. Default: the CloudEvents binding of the broker's
+    /// protocol (`kafka`, `mqtt`, `amqp`).
+    pub connector: Option<String>,
+    /// The connector's configuration (`mode`, `destination`, `routing_key`,
+    /// `var.*`, ...).
+    #[serde(default)]
+    pub connector_config: PluginConfig,
+    /// Kafka settings, when the broker is Kafka.
+    pub kafka: Option<KafkaSinkConfig>,
+    /// MQTT settings, when the broker is MQTT (or `embedded`).
+    pub mqtt: Option<MqttSinkConfig>,
+    /// AMQP settings, when the broker is AMQP.
+    pub amqp: Option<AmqpSinkConfig>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        #[serde(default)]
+        brokers: BrokersConfig,
+        #[serde(default)]
+        pipelines: Vec<PipelineConfig>,
+    }
+
+    const EXAMPLE: &str = r#"
+[brokers.embedded_mqtt]
+listen = "127.0.0.1:11883"
+
+[brokers.connections.rabbit]
+type = "amqp"
+host = "127.0.0.1"
+password = "s3cret"
+
+[brokers.connections.kafka]
+type = "kafka"
+bootstrap_servers = "127.0.0.1:9092"
+properties = { "sasl.password" = "also-secret" }
+
+[[pipelines]]
+name = "kytos"
+delivery = "latest"
+source = { broker = "embedded", mqtt = { topics = ["kytos/#"], qos = 1 } }
+processors = [{ plugin = "bridge" }, { plugin = "signal", config = { threshold = 3, enabled = true } }]
+sink = { broker = "rabbit", connector_config = { destination = "kytos.{category}", routing_key = "{category}.{type}" }, amqp = { mandatory = true } }
+dead_letter = { broker = "kafka", kafka = { topic = "dlq" } }
+"#;
+
+    #[test]
+    fn parses_the_example_and_hides_secrets() {
+        let doc: Doc = toml::from_str(EXAMPLE).unwrap();
+        let p = &doc.pipelines[0];
+        assert_eq!(p.delivery, DeliveryMode::Latest);
+        assert_eq!(p.batch_size, 500);
+        let mut config = p.processors[1].config.0.clone();
+        config.sort();
+        assert_eq!(
+            config,
+            vec![
+                ("enabled".to_owned(), "true".to_owned()),
+                ("threshold".to_owned(), "3".to_owned())
+            ]
+        );
+        assert!(matches!(
+            doc.brokers.connections["rabbit"],
+            BrokerConfig::Amqp(_)
+        ));
+        let debug = format!("{doc:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("also-secret"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let bad = EXAMPLE.replace("mandatory = true", "mandatry = true");
+        let err = toml::from_str::<Doc>(&bad).unwrap_err().to_string();
+        assert!(err.contains("mandatry"), "{err}");
+        let bad = EXAMPLE.replace("host = \"127.0.0.1\"", "hots = \"127.0.0.1\"");
+        let err = toml::from_str::<Doc>(&bad).unwrap_err().to_string();
+        assert!(err.contains("hots"), "{err}");
+    }
+}

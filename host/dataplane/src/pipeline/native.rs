@@ -1,0 +1,108 @@
+//! Native (non-wasm) implementations of the standard connectors and of a
+//! pass-through processor, over the same binding code the wasm connector
+//! plugins run (`fnaa_event::binding`). Tests use them to exercise the
+//! transports and pipelines without the plugin runtime, and benchmarks to
+//! measure what the wasm stage adds.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fnaa_event::Event;
+use fnaa_event::binding::{Binding, Codec as BindingCodec};
+
+use super::stage::{Codec, PluginFactory, Processor, StageError};
+use crate::transport::Message;
+
+/// A connector over `fnaa_event::binding`.
+pub struct NativeCodec {
+    codec: BindingCodec,
+}
+
+impl NativeCodec {
+    /// Configures the binding `plugin` (`kafka`, `mqtt`, `amqp` or `raw`).
+    pub fn new(plugin: &str, config: &[(String, String)]) -> Result<NativeCodec, String> {
+        let binding = match plugin {
+            "kafka" => Binding::Kafka,
+            "mqtt" => Binding::Mqtt,
+            "amqp" => Binding::Amqp,
+            "raw" => Binding::Raw,
+            other => {
+                return Err(format!(
+                    "no native connector `{other}` (kafka, mqtt, amqp, raw)"
+                ));
+            }
+        };
+        let codec =
+            BindingCodec::new(binding, config).map_err(|e| format!("connector `{plugin}`: {e}"))?;
+        Ok(NativeCodec { codec })
+    }
+}
+
+fn now() -> (u64, u32) {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs(), d.subsec_nanos())
+}
+
+impl Codec for NativeCodec {
+    fn decode(&mut self, batch: &[Message]) -> Result<Vec<Result<Event, String>>, StageError> {
+        let now = now();
+        Ok(batch
+            .iter()
+            .map(|m| self.codec.decode(m, now).map_err(|e| e.to_string()))
+            .collect())
+    }
+
+    fn encode(&mut self, batch: &[Event]) -> Result<Vec<Result<Message, String>>, StageError> {
+        Ok(batch
+            .iter()
+            .map(|e| self.codec.encode(e).map_err(|e| e.to_string()))
+            .collect())
+    }
+}
+
+/// Forwards every event to `out` unchanged (the `bridge` processor).
+#[derive(Debug, Default)]
+pub struct PassThrough;
+
+impl Processor for PassThrough {
+    fn process(
+        &mut self,
+        _port: &str,
+        batch: &[Event],
+    ) -> Result<Vec<(String, Event)>, StageError> {
+        Ok(batch
+            .iter()
+            .map(|e| ("out".to_owned(), e.clone()))
+            .collect())
+    }
+}
+
+/// Native plugins: connectors `kafka`, `mqtt`, `amqp`, `raw`; processor
+/// `bridge`.
+#[derive(Debug, Default)]
+pub struct NativePlugins;
+
+impl PluginFactory for NativePlugins {
+    fn connector(
+        &self,
+        plugin: &str,
+        _instance: &str,
+        config: &[(String, String)],
+    ) -> Result<Box<dyn Codec>, String> {
+        Ok(Box::new(NativeCodec::new(plugin, config)?))
+    }
+
+    fn processor(
+        &self,
+        plugin: &str,
+        _instance: &str,
+        config: &[(String, String)],
+    ) -> Result<Box<dyn Processor>, String> {
+        match plugin {
+            "bridge" if config.is_empty() => Ok(Box::new(PassThrough)),
+            "bridge" => Err("the native bridge takes no configuration".into()),
+            other => Err(format!("no native processor `{other}` (bridge)")),
+        }
+    }
+}

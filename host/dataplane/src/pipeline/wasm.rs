@@ -1,0 +1,141 @@
+//! The plugin runtime behind the pipeline's [`Codec`] and [`Processor`]
+//! traits: connectors and processors are sandboxed WebAssembly components
+//! run by `fnaa-runtime`.
+
+use fnaa_event::Event;
+use fnaa_runtime::{
+    ConnectorInstance, Plugin, PluginKind, ProcessError, ProcessorInstance, Runtime,
+};
+
+use super::stage::{Codec, PluginFactory, Processor, StageError};
+use crate::transport::{Destination, Message};
+
+/// Finds a plugin by name (embedded standard plugins, installed ones).
+pub type Resolver = dyn Fn(&str) -> Result<Plugin, String> + Send + Sync;
+
+/// Creates pipeline plugin instances with the wasm runtime.
+pub struct WasmPlugins {
+    runtime: Runtime,
+    resolve: Box<Resolver>,
+}
+
+impl std::fmt::Debug for WasmPlugins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmPlugins").finish_non_exhaustive()
+    }
+}
+
+impl WasmPlugins {
+    /// Plugins found by `resolve`, run by `runtime`.
+    pub fn new(
+        runtime: Runtime,
+        resolve: impl Fn(&str) -> Result<Plugin, String> + Send + Sync + 'static,
+    ) -> Self {
+        WasmPlugins {
+            runtime,
+            resolve: Box::new(resolve),
+        }
+    }
+
+    fn find(&self, name: &str, kind: PluginKind) -> Result<Plugin, String> {
+        let plugin = (self.resolve)(name)?;
+        if plugin.kind() != kind {
+            return Err(format!(
+                "plugin `{name}` is a {}, not a {}",
+                plugin.kind().as_str(),
+                kind.as_str()
+            ));
+        }
+        Ok(plugin)
+    }
+}
+
+fn stage_error(e: ProcessError) -> StageError {
+    let invalid_index = match &e {
+        ProcessError::InvalidEvent { index, .. } => usize::try_from(*index).ok(),
+        _ => None,
+    };
+    StageError {
+        retryable: e.is_retryable(),
+        reason: e.to_string(),
+        invalid_index,
+    }
+}
+
+fn to_runtime(m: &Message) -> fnaa_runtime::Message {
+    fnaa_runtime::Message {
+        destination: fnaa_runtime::Destination {
+            name: m.destination.name.clone(),
+            routing_key: m.destination.routing_key.clone(),
+        },
+        key: m.key.clone(),
+        content_type: m.content_type.clone(),
+        headers: m.headers.clone(),
+        payload: m.payload.clone(),
+    }
+}
+
+fn from_runtime(m: fnaa_runtime::Message) -> Message {
+    Message {
+        destination: Destination {
+            name: m.destination.name,
+            routing_key: m.destination.routing_key,
+        },
+        key: m.key,
+        content_type: m.content_type,
+        headers: m.headers,
+        payload: m.payload,
+    }
+}
+
+/// A connector plugin instance.
+pub struct WasmCodec(ConnectorInstance);
+
+impl Codec for WasmCodec {
+    fn decode(&mut self, batch: &[Message]) -> Result<Vec<Result<Event, String>>, StageError> {
+        self.0
+            .decode(batch.iter().map(to_runtime).collect())
+            .map_err(stage_error)
+    }
+
+    fn encode(&mut self, batch: &[Event]) -> Result<Vec<Result<Message, String>>, StageError> {
+        let out = self.0.encode(batch.to_vec()).map_err(stage_error)?;
+        Ok(out.into_iter().map(|r| r.map(from_runtime)).collect())
+    }
+}
+
+/// A processor plugin instance.
+pub struct WasmProcessor(ProcessorInstance);
+
+impl Processor for WasmProcessor {
+    fn process(&mut self, port: &str, batch: &[Event]) -> Result<Vec<(String, Event)>, StageError> {
+        let out = self.0.process(port, batch.to_vec()).map_err(stage_error)?;
+        Ok(out.into_iter().map(|e| (e.port, e.event)).collect())
+    }
+}
+
+impl PluginFactory for WasmPlugins {
+    fn connector(
+        &self,
+        plugin: &str,
+        instance: &str,
+        config: &[(String, String)],
+    ) -> Result<Box<dyn Codec>, String> {
+        let p = self.find(plugin, PluginKind::Connector)?;
+        let i = ConnectorInstance::new(&self.runtime, &p, instance, config)
+            .map_err(|e| e.to_string())?;
+        Ok(Box::new(WasmCodec(i)))
+    }
+
+    fn processor(
+        &self,
+        plugin: &str,
+        instance: &str,
+        config: &[(String, String)],
+    ) -> Result<Box<dyn Processor>, String> {
+        let p = self.find(plugin, PluginKind::Processor)?;
+        let i = ProcessorInstance::new(&self.runtime, &p, instance, config)
+            .map_err(|e| e.to_string())?;
+        Ok(Box::new(WasmProcessor(i)))
+    }
+}

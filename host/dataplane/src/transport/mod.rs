@@ -1,0 +1,231 @@
+//! Broker transports: native clients for Kafka, MQTT and AMQP behind one
+//! [`Source`]/[`Sink`] pair, so that pipelines do not care which broker a
+//! flow lives on.
+//!
+//! Contract shared by every transport:
+//!
+//! * A source reconnects by itself (with backoff and outage alarms) and
+//!   never returns an error for a broker outage; [`Source::recv`] just waits.
+//! * Every received message carries an [`AckToken`]. In at-least-once mode
+//!   the pipeline hands the tokens to the source's [`Acker`] once the sink
+//!   confirmed everything made from them: Kafka offsets are committed, AMQP
+//!   deliveries acked, MQTT PUBACK/PUBREC sent.
+//! * [`Sink::send`] returns only when every message of the batch is either
+//!   confirmed by the broker (Kafka delivery report, AMQP publisher
+//!   confirm, MQTT PUBACK/PUBCOMP) or failed for good ([`Outcome`]). It
+//!   retries through outages itself, however long they last, so nothing is
+//!   lost; a message the broker refuses for good (an unroutable AMQP
+//!   message, a message too large) is reported, never silently dropped.
+
+pub mod amqp;
+pub mod kafka;
+pub mod mqtt;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+pub use fnaa_event::binding::{Destination, Message};
+
+/// How a pipeline delivers: the guarantee it gives and where it resumes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum DeliveryMode {
+    /// Every event arrives at least once: a source message is acknowledged
+    /// (Kafka offset committed, AMQP delivery acked, MQTT PUBACK sent) only
+    /// after the sink confirmed what was made from it. Outages delay events
+    /// and never lose them; a restart resumes where the last one stopped.
+    #[default]
+    #[serde(rename = "at-least-once")]
+    AtLeastOnce,
+    /// Real-time flows: start at the live point and, when the sink falls
+    /// behind (outage, slow broker), discard the oldest waiting events
+    /// rather than delay new ones. Messages are acknowledged on receipt;
+    /// after a restart nothing old is replayed.
+    #[serde(rename = "latest")]
+    Latest,
+}
+
+/// A message a source received, with what is needed to acknowledge it.
+#[derive(Debug)]
+pub struct Received {
+    pub message: Message,
+    pub token: AckToken,
+    /// The broker's timestamp (Kafka) or the producer's (AMQP `timestamp`
+    /// property), in milliseconds since the Unix epoch, when known.
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Identifies one received message for acknowledgement. Opaque; only the
+/// source that produced it understands it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckToken(pub(crate) TokenInner);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TokenInner {
+    /// Nothing to acknowledge (auto-ack, `latest` mode, QoS 0).
+    None,
+    Kafka {
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+    },
+    Amqp {
+        generation: u64,
+        delivery_tag: u64,
+    },
+    Mqtt {
+        generation: u64,
+        pkid: u16,
+        qos: u8,
+    },
+}
+
+impl AckToken {
+    /// A token that needs no acknowledgement.
+    pub fn none() -> Self {
+        AckToken(TokenInner::None)
+    }
+}
+
+/// Why a transport operation failed. Outages are not errors (transports
+/// retry them); these are configuration mistakes and shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("invalid {broker} configuration: {reason}")]
+    Config {
+        broker: &'static str,
+        reason: String,
+    },
+    #[error("{broker} client error: {reason}")]
+    Client {
+        broker: &'static str,
+        reason: String,
+    },
+    #[error("the transport was shut down")]
+    Closed,
+}
+
+/// What became of one message handed to [`Sink::send`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The broker confirmed the message.
+    Confirmed,
+    /// The broker accepted the message but could route it to no queue (AMQP
+    /// `basic.return` of a mandatory publish). Retrying would not help.
+    Unroutable { reason: String },
+    /// The broker or client refused the message for good (too large, not
+    /// representable on this protocol, access refused).
+    Rejected { reason: String },
+}
+
+impl Outcome {
+    pub fn is_confirmed(&self) -> bool {
+        matches!(self, Outcome::Confirmed)
+    }
+}
+
+/// Receives messages from one broker endpoint (topics, a queue).
+pub trait Source: Send {
+    /// Waits for at least one message and returns up to `max`, waiting at
+    /// most `linger` after the first one for more.
+    fn recv(
+        &mut self,
+        max: usize,
+        linger: Duration,
+    ) -> BoxFuture<'_, Result<Vec<Received>, TransportError>>;
+
+    /// The handle that acknowledges received messages, usable from another
+    /// task. Tokens must be acknowledged in the order received.
+    fn acker(&self) -> Arc<dyn Acker>;
+
+    /// A short description for logs (`kafka topics [a, b] group g on 127.0.0.1:9092`).
+    fn describe(&self) -> String;
+
+    /// Messages waiting at the broker for this source (Kafka consumer lag),
+    /// when the broker tells.
+    fn backlog(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Acknowledges received messages to the broker they came from.
+pub trait Acker: Send + Sync {
+    /// Acknowledges every token (in order). Tokens from a connection that
+    /// has since been lost are skipped: the broker redelivers those
+    /// messages.
+    fn ack(&self, tokens: Vec<AckToken>) -> BoxFuture<'_, Result<(), TransportError>>;
+}
+
+/// Publishes messages to one broker endpoint.
+pub trait Sink: Send {
+    /// Publishes `batch` and waits until every message is confirmed or failed
+    /// for good; returns one [`Outcome`] per message, in order. Retries
+    /// through outages. Errors only on shutdown or a fatal client error.
+    fn send(&mut self, batch: Vec<Message>) -> BoxFuture<'_, Result<Vec<Outcome>, TransportError>>;
+
+    /// A short description for logs.
+    fn describe(&self) -> String;
+}
+
+/// An acker for sources that need none.
+#[derive(Debug, Default)]
+pub struct NoAck;
+
+impl Acker for NoAck {
+    fn ack(&self, _tokens: Vec<AckToken>) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The receiving end of a transport's connection task, batched: up to
+/// `max` items, waiting for the first one indefinitely, then for more until
+/// `linger` has passed since the first. Cancel-safe: items taken from the
+/// channel stay here until a `recv` returns them.
+pub(crate) struct BatchBuffer<T> {
+    rx: tokio::sync::mpsc::Receiver<T>,
+    buffer: Vec<T>,
+}
+
+impl<T> BatchBuffer<T> {
+    pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<T>) -> Self {
+        BatchBuffer {
+            rx,
+            buffer: Vec::new(),
+        }
+    }
+
+    pub(crate) async fn recv(
+        &mut self,
+        max: usize,
+        linger: Duration,
+    ) -> Result<Vec<T>, TransportError> {
+        let max = max.max(1);
+        if self.buffer.is_empty() {
+            let first = self.rx.recv().await.ok_or(TransportError::Closed)?;
+            self.buffer.push(first);
+        }
+        let deadline = tokio::time::Instant::now() + linger;
+        while self.buffer.len() < max {
+            while self.buffer.len() < max {
+                match self.rx.try_recv() {
+                    Ok(item) => self.buffer.push(item),
+                    Err(_) => break,
+                }
+            }
+            if self.buffer.len() >= max {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(item)) => self.buffer.push(item),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let rest = if self.buffer.len() > max {
+            self.buffer.split_off(max)
+        } else {
+            Vec::new()
+        };
+        Ok(std::mem::replace(&mut self.buffer, rest))
+    }
+}
