@@ -110,6 +110,41 @@ listen = "127.0.0.1:{mqtt_port}"
     path
 }
 
+fn start_host(dir: &Path, config: &Path, fnap_port: u16) -> Host {
+    let log = std::fs::File::create(dir.join("fnaa.log")).unwrap();
+    let host = Host(
+        Command::new(env!("CARGO_BIN_EXE_fnaa"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    // Wait until it accepts FNAP connections.
+    drop(connect(dir, fnap_port));
+    host
+}
+
+fn connect(dir: &Path, fnap_port: u16) -> TcpStream {
+    let started = Instant::now();
+    let stream = loop {
+        match TcpStream::connect(("127.0.0.1", fnap_port)) {
+            Ok(stream) => break stream,
+            Err(_) if started.elapsed() < Duration::from_secs(60) => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            Err(e) => panic!(
+                "fnaa serve did not listen within 60 s ({e}); its log:\n{}",
+                std::fs::read_to_string(dir.join("fnaa.log")).unwrap_or_default()
+            ),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
 #[test]
 fn flows_created_over_fnap_are_published_and_resolved_through_dns() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,31 +170,8 @@ fn flows_created_over_fnap_are_published_and_resolved_through_dns() {
         String::from_utf8_lossy(&added.stderr)
     );
 
-    let log = std::fs::File::create(dir.path().join("fnaa.log")).unwrap();
-    let _host = Host(
-        Command::new(env!("CARGO_BIN_EXE_fnaa"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    let stream = loop {
-        match TcpStream::connect(("127.0.0.1", fnap_port)) {
-            Ok(stream) => break stream,
-            Err(_) if started.elapsed() < Duration::from_secs(60) => {
-                std::thread::sleep(Duration::from_millis(100))
-            }
-            Err(e) => panic!(
-                "fnaa serve did not listen within 60 s ({e}); its log:\n{}",
-                std::fs::read_to_string(dir.path().join("fnaa.log")).unwrap_or_default()
-            ),
-        }
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let host = start_host(dir.path(), &config, fnap_port);
+    let stream = connect(dir.path(), fnap_port);
     let mut session = BufReader::new(stream);
     let mut greeting = String::new();
     session.read_line(&mut greeting).unwrap();
@@ -217,6 +229,23 @@ fn flows_created_over_fnap_are_published_and_resolved_through_dns() {
     assert!(
         stderr.contains(&format!("FNAA resolved to localhost:{fnap_port}")),
         "{stderr}"
+    );
+
+    // A restarted host publishes its flows again (the embedded zone lives in memory).
+    drop(session);
+    drop(host);
+    let _host = start_host(dir.path(), &config, fnap_port);
+    let mut session = BufReader::new(connect(dir.path(), fnap_port));
+    let mut greeting = String::new();
+    session.read_line(&mut greeting).unwrap();
+    assert_eq!(
+        dig(dns_port, "_flow._tcp.time.flows.unix.ar", "SRV"),
+        format!("0 0 {fnap_port} localhost.")
+    );
+    assert_eq!(fnap(&mut session, "AUTHENTICATE PLAIN"), ["220 OK"]);
+    assert_eq!(
+        fnap(&mut session, "AHRlc3QAdGVzdA=="),
+        ["220 Authenticated"]
     );
 
     assert_eq!(

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use crate::backends::dns::DnsDirectory;
 use crate::config::Config;
 
 /// Runs the host with the configuration at `path`, or the embedded defaults.
@@ -62,7 +63,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// The brokers, DNS and pipelines behind FNAP: flows get their DNS records
 /// from the configured Flow Name Service registry.
-async fn control_backends(config: &Config) -> anyhow::Result<fnaa_control::service::Backends> {
+async fn control_backends(
+    config: &Config,
+) -> anyhow::Result<(
+    fnaa_control::service::Backends,
+    std::sync::Arc<DnsDirectory>,
+)> {
     use fnaa_control::provision::memory::{MemoryPipelines, MemoryProvisioner};
     let registry = config
         .dns
@@ -75,15 +81,39 @@ async fn control_backends(config: &Config) -> anyhow::Result<fnaa_control::servi
         (Some(plain), None) => (plain.port(), false),
         (None, None) => (0, false),
     };
-    let directory = crate::backends::dns::DnsDirectory::new(registry, &fnap.hostname, port, tls);
+    let directory = std::sync::Arc::new(DnsDirectory::new(registry, &fnap.hostname, port, tls));
     tracing::warn!(
         "FNAP flows are not provisioned on a real broker yet (in-memory broker bindings)"
     );
-    Ok(fnaa_control::service::Backends {
+    let backends = fnaa_control::service::Backends {
         provisioner: std::sync::Arc::new(MemoryProvisioner::new("kafka", &["localhost:9092"])),
-        directory: std::sync::Arc::new(directory),
+        directory: directory.clone(),
         pipelines: std::sync::Arc::new(MemoryPipelines::default()),
-    })
+    };
+    Ok((backends, directory))
+}
+
+/// Publishes the DNS records of every active flow again: the embedded DNS
+/// server keeps its zones in memory, so a restarted host must refill them
+/// (with BIND9 this rewrites the same records).
+async fn republish_flows(service: &fnaa_control::service::Service, directory: &DnsDirectory) {
+    use fnaa_control::provision::FlowDirectory as _;
+    let operator = fnaa_control::service::Principal::Operator;
+    let flows = match service.list_flows(&operator, None).await {
+        Ok(flows) => flows,
+        Err(error) => {
+            tracing::error!(%error, "cannot list flows to republish their DNS records");
+            return;
+        }
+    };
+    for flow in flows {
+        let Some(binding) = &flow.binding else {
+            continue;
+        };
+        if let Err(error) = directory.publish(&flow.name, binding).await {
+            tracing::error!(flow = %flow.name, %error, "cannot republish the DNS records of a flow");
+        }
+    }
 }
 
 /// Opens the state store, restores flows, subscriptions and processors, and
@@ -94,10 +124,11 @@ async fn start_control_plane(
     config: &Config,
     shutdown: fnaa_control::CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let plane =
-        fnaa_control::ControlPlane::start(&config.control(), control_backends(config).await?)
-            .await
-            .context("cannot start the FNAP and gRPC servers")?;
+    let (backends, directory) = control_backends(config).await?;
+    let plane = fnaa_control::ControlPlane::start(&config.control(), backends)
+        .await
+        .context("cannot start the FNAP and gRPC servers")?;
+    republish_flows(plane.service(), &directory).await;
     tracing::info!(fnap = ?plane.fnap_addr(), fnap_tls = ?plane.fnap_tls_addr(), grpc = ?plane.grpc_addr(), "control plane listening");
     Ok(tokio::spawn(plane.run(shutdown)))
 }
