@@ -56,7 +56,7 @@ fn event(i: usize, subject: &str) -> Event {
     e.set_extension(
         "category",
         AttributeValue::String(
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 "operational"
             } else {
                 "administrative"

@@ -41,7 +41,9 @@ pub struct BindingConnector<K: Kind> {
 
 impl<K: Kind> std::fmt::Debug for BindingConnector<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BindingConnector").field("binding", &K::NAME).finish_non_exhaustive()
+        f.debug_struct("BindingConnector")
+            .field("binding", &K::NAME)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,7 +58,10 @@ fn init_error(e: ConfigError) -> InitError {
 /// An SDK message as a binding message.
 pub fn from_sdk(m: Message) -> binding::Message {
     binding::Message {
-        destination: binding::Destination { name: m.destination.name, routing_key: m.destination.routing_key },
+        destination: binding::Destination {
+            name: m.destination.name,
+            routing_key: m.destination.routing_key,
+        },
         key: m.key,
         content_type: m.content_type,
         headers: m.headers.into_iter().map(|h| (h.name, h.value)).collect(),
@@ -67,10 +72,17 @@ pub fn from_sdk(m: Message) -> binding::Message {
 /// A binding message as an SDK message.
 pub fn to_sdk(m: binding::Message) -> Message {
     Message {
-        destination: Destination { name: m.destination.name, routing_key: m.destination.routing_key },
+        destination: Destination {
+            name: m.destination.name,
+            routing_key: m.destination.routing_key,
+        },
         key: m.key,
         content_type: m.content_type,
-        headers: m.headers.into_iter().map(|(name, value)| Header { name, value }).collect(),
+        headers: m
+            .headers
+            .into_iter()
+            .map(|(name, value)| Header { name, value })
+            .collect(),
         payload: m.payload,
     }
 }
@@ -81,13 +93,22 @@ impl<K: Kind> Connector for BindingConnector<K> {
     }
 
     fn init(config: Config) -> Result<Self, InitError> {
-        let pairs: Vec<(String, String)> = config.entries().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let pairs: Vec<(String, String)> = config
+            .entries()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         let codec = Codec::new(K::BINDING, &pairs).map_err(init_error)?;
-        Ok(BindingConnector { codec, kind: PhantomData })
+        Ok(BindingConnector {
+            codec,
+            kind: PhantomData,
+        })
     }
 
     fn encode(&mut self, batch: Vec<Event>) -> Vec<Result<Message, String>> {
-        batch.iter().map(|e| self.codec.encode(e).map(to_sdk).map_err(|e| e.to_string())).collect()
+        batch
+            .iter()
+            .map(|e| self.codec.encode(e).map(to_sdk).map_err(|e| e.to_string()))
+            .collect()
     }
 
     fn decode(&mut self, batch: Vec<Message>) -> Vec<Result<Event, String>> {
@@ -95,7 +116,11 @@ impl<K: Kind> Connector for BindingConnector<K> {
         let now = (now.seconds, now.nanoseconds);
         batch
             .into_iter()
-            .map(|m| self.codec.decode(&from_sdk(m), now).map_err(|e| e.to_string()))
+            .map(|m| {
+                self.codec
+                    .decode(&from_sdk(m), now)
+                    .map_err(|e| e.to_string())
+            })
             .collect()
     }
 }
@@ -115,14 +140,24 @@ mod tests {
 
     #[test]
     fn encodes_routes_and_decodes() {
-        let config = Config::from_pairs([("destination", "kytos.{category}"), ("routing_key", "{category}.{type}")]);
-        let mut c = BindingConnector::<Amqp>::init(config).ok().unwrap_or_else(|| unreachable!());
+        let config = Config::from_pairs([
+            ("destination", "kytos.{category}"),
+            ("routing_key", "{category}.{type}"),
+        ]);
+        let mut c = BindingConnector::<Amqp>::init(config)
+            .ok()
+            .unwrap_or_else(|| unreachable!());
         let mut e = Event::new("1", "/kytos", "kytos/topology.link_up");
         e.set_extension("category", AttributeValue::String("operational".into()));
         let out = c.encode(vec![e.clone(), Event::new("2", "/kytos", "t")]);
-        let Ok(m) = &out[0] else { unreachable!("{out:?}") };
+        let Ok(m) = &out[0] else {
+            unreachable!("{out:?}")
+        };
         assert_eq!(m.destination.name, "kytos.operational");
-        assert_eq!(m.destination.routing_key.as_deref(), Some("operational.kytos/topology.link_up"));
+        assert_eq!(
+            m.destination.routing_key.as_deref(),
+            Some("operational.kytos/topology.link_up")
+        );
         assert!(out[1].as_ref().is_err_and(|r| r.contains("category")));
         let back = c.decode(vec![m.clone()]);
         assert_eq!(back, vec![Ok(e)]);

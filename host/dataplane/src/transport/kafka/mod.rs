@@ -206,17 +206,17 @@ impl ConsumerContext for Context {}
 /// election, timeouts): the message is sent again.
 pub(crate) fn is_retryable(error: &KafkaError) -> bool {
     use RDKafkaErrorCode as C;
-    match error.rdkafka_error_code() {
+    !matches!(
+        error.rdkafka_error_code(),
         Some(
             C::MessageSizeTooLarge
-            | C::InvalidMessageSize
-            | C::InvalidMessage
-            | C::InvalidRecord
-            | C::TopicAuthorizationFailed
-            | C::InvalidTopic
-            | C::MessageBatchTooLarge
-            | C::UnsupportedForMessageFormat,
-        ) => false,
-        _ => true,
-    }
+                | C::InvalidMessageSize
+                | C::InvalidMessage
+                | C::InvalidRecord
+                | C::TopicAuthorizationFailed
+                | C::InvalidTopic
+                | C::MessageBatchTooLarge
+                | C::UnsupportedForMessageFormat
+        )
+    )
 }

@@ -129,7 +129,11 @@ pub(crate) fn create(
                     rumqttc::TlsConfiguration::Rustls(tls),
                 ));
             }
-            let (client, eventloop) = rumqttc::AsyncClient::new(o, capacity);
+            let (client, mut eventloop) = rumqttc::AsyncClient::new(o, capacity);
+            let mut network = eventloop.network_options();
+            network.set_tcp_nodelay(true);
+            network.set_connection_timeout(5);
+            eventloop.set_network_options(network);
             Ok((Client::V4(client), Loop::V4(Box::new(eventloop))))
         }
         MqttVersion::V5 => {
@@ -154,6 +158,10 @@ pub(crate) fn create(
                     rumqttc::TlsConfiguration::Rustls(tls),
                 ));
             }
+            let mut network = o.network_options();
+            network.set_tcp_nodelay(true);
+            network.set_connection_timeout(5);
+            o.set_network_options(network);
             let (client, eventloop) = rumqttc::v5::AsyncClient::new(o, capacity);
             Ok((Client::V5(client), Loop::V5(Box::new(eventloop))))
         }
@@ -276,7 +284,7 @@ impl Client {
                 "`{topic}` is not a valid MQTT topic name"
             )));
         }
-        let result = match self {
+        match self {
             Client::V4(c) => {
                 if !headers.is_empty() {
                     return Err(PublishError::Invalid(
@@ -312,8 +320,7 @@ impl Client {
                 )
                 .map_err(|_| PublishError::Full)
             }
-        };
-        result
+        }
     }
 
     /// Subscribes to `filters` without waiting.

@@ -219,8 +219,9 @@ impl MqttBrokerConfig {
     }
 }
 
-/// MQTT quality of service.
+/// MQTT quality of service, named as the MQTT specification names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum Qos {
     AtMostOnce,
     AtLeastOnce,
