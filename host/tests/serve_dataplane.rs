@@ -4,7 +4,6 @@
 //! configuration.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,6 +27,23 @@ fn require(program: &str) -> String {
         "`{program}` is required: apt-get install mosquitto-clients"
     );
     program.to_owned()
+}
+
+/// The lines a child writes, as they come.
+fn lines(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 struct Host(Child);
@@ -93,23 +109,31 @@ sink = {{ broker = "embedded", mqtt = {{ topic = "flows/bridged" }} }}
             .spawn()
             .unwrap(),
     );
-    // The embedded broker is up when its port answers.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", mqtt)).is_err() {
-        if let Ok(Some(status)) = host.0.try_wait() {
-            let mut err = String::new();
-            let _ = host.0.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("fnaa serve exited with {status}:\n{err}");
+    // `fnaa serve` says "data plane started" once the embedded broker runs
+    // and the pipeline's source is subscribed.
+    let log = lines(host.0.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match log.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains("data plane started") => break,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!(
+                "fnaa serve did not start its data plane:\n{}",
+                seen.join("\n")
+            ),
         }
-        assert!(
-            Instant::now() < deadline,
-            "the embedded MQTT broker did not come up on {mqtt}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(
+        TcpStream::connect(("127.0.0.1", mqtt)).is_ok(),
+        "the embedded MQTT broker is not on {mqtt}"
+    );
     let port = mqtt.to_string();
-    let sub = Command::new(require("mosquitto_sub"))
+    // Line-buffered (`stdbuf -oL`), so that the SUBACK line arrives at once.
+    let mut sub = Command::new("stdbuf")
         .args([
+            "-oL",
+            &require("mosquitto_sub"),
             "-h",
             "127.0.0.1",
             "-p",
@@ -118,6 +142,7 @@ sink = {{ broker = "embedded", mqtt = {{ topic = "flows/bridged" }} }}
             "flows/bridged",
             "-q",
             "1",
+            "-d",
             "-C",
             "2",
             "-W",
@@ -126,8 +151,13 @@ sink = {{ broker = "embedded", mqtt = {{ topic = "flows/bridged" }} }}
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Let the pipeline and the subscriber subscribe.
-    std::thread::sleep(Duration::from_millis(1500));
+    let out = lines(sub.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !out
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .unwrap()
+        .contains("SUBACK")
+    {}
     for id in ["a-1", "a-2"] {
         let event = format!(
             r#"{{"specversion":"1.0","id":"{id}","source":"/kytos/topology","type":"kytos/topology.link_up","datacontenttype":"application/json","data":{{"link":"7"}}}}"#
@@ -149,10 +179,10 @@ sink = {{ broker = "embedded", mqtt = {{ topic = "flows/bridged" }} }}
             .unwrap();
         assert!(status.success());
     }
-    let out = sub.wait_with_output().unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let _ = sub.wait();
+    let text: Vec<String> = out.iter().filter(|l| l.starts_with('{')).collect();
     let events: Vec<serde_json::Value> = text
-        .lines()
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(events.len(), 2, "mosquitto_sub got: {text:?}");

@@ -46,6 +46,10 @@ impl Broker {
     }
 }
 
+/// How long [`DataPlane::start`] waits for the pipelines' sources to
+/// consume.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Reads an environment variable (credentials missing from the
 /// configuration).
 pub type Env = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -137,6 +141,18 @@ impl DataPlane {
             if let Err(e) = plane.add_pipeline(p).await {
                 plane.shutdown(Duration::from_secs(5)).await;
                 return Err(e);
+            }
+        }
+        // Return once every source consumes, so that what is published
+        // after start reaches the pipelines; a broker that is down does not
+        // hold the host up for long (its pipeline catches up later).
+        let waits = plane
+            .pipelines
+            .iter()
+            .map(|p| async move { (p.name(), p.wait_ready(READY_TIMEOUT).await) });
+        for (name, ready) in futures::future::join_all(waits).await {
+            if !ready {
+                tracing::warn!(pipeline = %name, "source not consuming after {READY_TIMEOUT:?} (broker unreachable?); the pipeline catches up once it is");
             }
         }
         Ok(plane)

@@ -191,9 +191,10 @@ async fn collect(
     events
 }
 
-fn mqtt_collector(port: u16, topic: &str) -> MqttSource {
+/// A subscriber with a persistent session, subscribed when this returns.
+async fn mqtt_collector(port: u16, topic: &str) -> MqttSource {
     let broker = MqttBrokerConfig::new("127.0.0.1", port, MqttVersion::V5);
-    MqttSource::new(
+    let source = MqttSource::new(
         &broker,
         &MqttSourceConfig::new(vec![topic.to_owned()]),
         &common::unique("collector"),
@@ -201,7 +202,16 @@ fn mqtt_collector(port: u16, topic: &str) -> MqttSource {
         fast_retry(),
         monitor(),
     )
-    .unwrap()
+    .unwrap();
+    ready(&source).await;
+    source
+}
+
+/// Waits until `source` consumes.
+async fn ready(source: &dyn Source) {
+    tokio::time::timeout(Duration::from_secs(20), source.ready())
+        .await
+        .expect("the source did not start consuming within 20 s");
 }
 
 fn ids(events: &[Event]) -> BTreeSet<String> {
@@ -239,8 +249,7 @@ async fn at_least_once_across_a_sink_outage() {
     ));
     // The collector keeps a persistent session on the sink broker, which
     // keeps it (with what is queued for it) across the restart.
-    let mut collector = mqtt_collector(sink_broker.port, "out/#");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut collector = mqtt_collector(sink_broker.port, "out/#").await;
     let plane = DataPlane::start(
         &doc.brokers,
         &doc.pipelines,
@@ -425,7 +434,7 @@ async fn latest_skips_the_backlog_of_a_rabbitmq_queue() {
         monitor(),
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    ready(&setup).await;
     drop(setup);
     let codec = BindingCodec::new(
         Binding::Amqp,
@@ -475,8 +484,7 @@ async fn latest_skips_the_backlog_of_a_rabbitmq_queue() {
         mosquitto.port,
         common::unique("latest")
     ));
-    let mut reader = mqtt_collector(mosquitto.port, "live");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut reader = mqtt_collector(mosquitto.port, "live").await;
     let plane = DataPlane::start(&doc.brokers, &doc.pipelines, Arc::new(NativePlugins))
         .await
         .unwrap();
@@ -537,7 +545,7 @@ async fn latest_forgets_an_mqtt_session_backlog_and_drops_the_oldest_when_behind
         monitor(),
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    ready(&earlier).await;
     drop(earlier);
     tokio::time::sleep(Duration::from_millis(300)).await;
     publish_mqtt(
@@ -571,8 +579,7 @@ async fn latest_forgets_an_mqtt_session_backlog_and_drops_the_oldest_when_behind
         "#,
         source_broker.port, sink_broker.port
     ));
-    let mut reader = mqtt_collector(sink_broker.port, "live");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut reader = mqtt_collector(sink_broker.port, "live").await;
     let plane = DataPlane::start(&doc.brokers, &doc.pipelines, Arc::new(NativePlugins))
         .await
         .unwrap();
@@ -651,9 +658,8 @@ async fn failures_go_to_the_dead_letter_flow_and_the_pipeline_goes_on() {
         "#,
         mosquitto.port
     ));
-    let mut ok = mqtt_collector(mosquitto.port, "out/ok");
-    let mut dlq = mqtt_collector(mosquitto.port, "out/dlq");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ok = mqtt_collector(mosquitto.port, "out/ok").await;
+    let mut dlq = mqtt_collector(mosquitto.port, "out/dlq").await;
     let plane = DataPlane::start(
         &doc.brokers,
         &doc.pipelines,
@@ -771,8 +777,7 @@ async fn memory_stays_bounded_under_a_stalled_sink_and_nothing_is_lost() {
                 .all(Outcome::is_confirmed)
         );
     }
-    let mut collector = mqtt_collector(sink_broker.port, "out/#");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut collector = mqtt_collector(sink_broker.port, "out/#").await;
     sink_broker.stop();
 
     let (batch, queue) = (100, 2);
@@ -827,7 +832,6 @@ async fn memory_stays_bounded_under_a_stalled_sink_and_nothing_is_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "flaky: fails about one run in two (which events arrive varies); under investigation, see the closing note"]
 async fn kytos_routing_on_rabbitmq_with_unroutable_events_reported() {
     common::init_tracing();
     let rabbit = common::rabbitmq();
@@ -870,8 +874,10 @@ async fn kytos_routing_on_rabbitmq_with_unroutable_events_reported() {
         monitor(),
     )
     .unwrap();
-    let mut dlq = mqtt_collector(mosquitto.port, "kytos-dlq");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The consumer's queue must be bound before events are routed, or the
+    // operational ones would be unroutable too.
+    ready(&consumer).await;
+    let mut dlq = mqtt_collector(mosquitto.port, "kytos-dlq").await;
     let rabbit_port = rabbit.to_string();
     let env = move |name: &str| match name {
         "FNAA_TEST_RABBITMQ_HOST" => Some("127.0.0.1".to_owned()),

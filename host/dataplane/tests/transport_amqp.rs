@@ -75,7 +75,9 @@ async fn topic_exchange_round_trip_with_confirms() {
     )
     .unwrap();
     // The source declares the exchange, queue and binding on connect.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(20), source.ready())
+        .await
+        .unwrap();
     let mut sink = AmqpSink::new(
         &broker(),
         &AmqpSinkConfig::default(),
@@ -138,7 +140,9 @@ async fn unroutable_messages_are_reported_and_missing_exchanges_created() {
         monitor("source"),
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(20), source.ready())
+        .await
+        .unwrap();
     let outcomes = sink
         .send(vec![message(&exchange, "listens.here", 3)])
         .await
@@ -147,6 +151,32 @@ async fn unroutable_messages_are_reported_and_missing_exchanges_created() {
     assert_eq!(
         receive(&mut source, 1).await[0].message.payload,
         b"{\"n\":3}"
+    );
+
+    // Routable and unroutable messages interleaved in one batch: each
+    // outcome is the message's own, however the broker groups its acks.
+    let batch: Vec<Message> = (0..40)
+        .map(|i| {
+            message(
+                &exchange,
+                if i % 3 == 0 { "nobody.x" } else { "listens.x" },
+                i,
+            )
+        })
+        .collect();
+    let outcomes = sink.send(batch).await.unwrap();
+    for (i, o) in outcomes.iter().enumerate() {
+        assert_eq!(
+            matches!(o, Outcome::Unroutable { .. }),
+            i % 3 == 0,
+            "message {i}: {o:?}"
+        );
+        assert_eq!(o.is_confirmed(), i % 3 != 0, "message {i}: {o:?}");
+    }
+    let got = receive(&mut source, 26).await;
+    assert!(
+        got.iter()
+            .all(|r| r.message.destination.routing_key.as_deref() == Some("listens.x"))
     );
 
     // Without declare_exchanges a missing exchange is refused, not dropped.
@@ -186,7 +216,9 @@ async fn unacknowledged_deliveries_come_back() {
         monitor("source"),
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(20), source.ready())
+        .await
+        .unwrap();
     let mut sink = AmqpSink::new(
         &broker(),
         &AmqpSinkConfig::default(),

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,8 +78,9 @@ async fn round_trip(version: MqttVersion, qos: u8, headers: bool) {
         monitor("source"),
     )
     .unwrap();
-    // Let the subscription settle before publishing.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(20), source.ready())
+        .await
+        .unwrap();
     let mut sink_config = MqttSinkConfig::new("rt/default");
     sink_config.qos = qos;
     let mut sink = MqttSink::new(
@@ -165,7 +165,9 @@ async fn unacknowledged_messages_come_back_after_reconnect() {
         monitor("source"),
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(20), source.ready())
+        .await
+        .unwrap();
     let mut sink = MqttSink::new(
         &broker,
         &MqttSinkConfig::new("p/1"),
@@ -208,29 +210,13 @@ async fn unacknowledged_messages_come_back_after_reconnect() {
 #[tokio::test]
 async fn mosquitto_sub_reads_what_we_publish() {
     let mosquitto = common::Mosquitto::start("");
-    let sub = common::require("mosquitto_sub", "apt-get install mosquitto-clients");
-    let port = mosquitto.port.to_string();
-    let child = Command::new(sub)
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-V",
-            "5",
-            "-t",
-            "out/#",
-            "-C",
-            "1",
-            "-W",
-            "10",
-            "-F",
-            "%t|%C|%P|%p",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut sub = common::MosquittoSub::start(
+        mosquitto.port,
+        "out/#",
+        1,
+        &["-V", "5", "-F", "%t|%C|%P|%p"],
+    );
+    sub.wait_subscribed();
     let broker = MqttBrokerConfig::new("127.0.0.1", mosquitto.port, MqttVersion::V5);
     let mut sink = MqttSink::new(
         &broker,
@@ -242,8 +228,8 @@ async fn mosquitto_sub_reads_what_we_publish() {
     .unwrap();
     let outcomes = sink.send(vec![message("out/x", 7, true)]).await.unwrap();
     assert!(outcomes[0].is_confirmed());
-    let out = child.wait_with_output().unwrap();
-    let line = String::from_utf8(out.stdout).unwrap();
+    let lines = sub.messages();
+    let line = lines.join("\n");
     assert_eq!(
         line.trim(),
         "out/x|application/json|specversion:1.0 id:7|{\"n\":7}",

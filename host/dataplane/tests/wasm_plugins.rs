@@ -128,25 +128,9 @@ async fn a_pipeline_through_wasm_connectors_and_the_wasm_bridge() {
     let plane = DataPlane::start(&brokers, &pipelines, Arc::new(wasm_plugins()))
         .await
         .unwrap();
-    let sub = common::require("mosquitto_sub", "apt-get install mosquitto-clients");
+    let mut sub = common::MosquittoSub::start(mosquitto.port, "out", 2, &[]);
+    sub.wait_subscribed();
     let port = mosquitto.port.to_string();
-    let child = std::process::Command::new(sub)
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-t",
-            "out",
-            "-C",
-            "2",
-            "-W",
-            "15",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
     let publ = common::require("mosquitto_pub", "apt-get install mosquitto-clients");
     for payload in [r#"{"t":21.5}"#, "plain text"] {
         let ok = std::process::Command::new(&publ)
@@ -166,10 +150,9 @@ async fn a_pipeline_through_wasm_connectors_and_the_wasm_bridge() {
             .unwrap();
         assert!(ok.success());
     }
-    let out = child.wait_with_output().unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
+    let lines: Vec<serde_json::Value> = sub
+        .messages()
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");

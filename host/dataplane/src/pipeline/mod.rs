@@ -43,7 +43,8 @@ pub use stage::{Codec, PluginFactory, Processor, StageError};
 
 use self::latest::LatestQueue;
 use crate::transport::{
-    AckToken, Acker, DeliveryMode, Message, Outcome, Received, Sink, Source, TransportError,
+    AckToken, Acker, DeliveryMode, Message, Outcome, Readiness, Received, Sink, Source,
+    TransportError,
 };
 
 /// How processor (and connector) call failures are retried before the
@@ -106,6 +107,7 @@ pub struct PipelineSpec {
 /// A running pipeline.
 pub struct Pipeline {
     name: String,
+    ready: Readiness,
     metrics: Arc<PipelineMetrics>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -183,8 +185,10 @@ impl Pipeline {
             processors = ?spec.processors.iter().map(|p| p.plugin.as_str()).collect::<Vec<_>>(),
             "pipeline starting"
         );
+        let ready = Readiness::new();
         let source = SourceTask {
             name: spec.name.clone(),
+            ready: ready.clone(),
             source: spec.source,
             batch_size: spec.batch_size.max(1),
             batch_timeout: spec.batch_timeout,
@@ -228,6 +232,7 @@ impl Pipeline {
         }
         Pipeline {
             name: spec.name,
+            ready,
             metrics,
             cancel,
             tasks,
@@ -236,6 +241,14 @@ impl Pipeline {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Waits until the pipeline's source consumes (see
+    /// [`Source::ready`]), at most `timeout`; false on timeout.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.ready.wait())
+            .await
+            .is_ok()
     }
 
     /// The pipeline's live counters.
@@ -264,6 +277,7 @@ impl Pipeline {
 
 struct SourceTask {
     name: String,
+    ready: Readiness,
     source: Box<dyn Source>,
     batch_size: usize,
     batch_timeout: Duration,
@@ -280,6 +294,17 @@ fn now_ms() -> i64 {
 
 impl SourceTask {
     async fn run(mut self, out: StageInputTx) {
+        // Reading must not wait for readiness: a Kafka consumer, for one,
+        // only gets its partitions while it is polled.
+        let consuming = self.source.ready();
+        let ready = self.ready.clone();
+        let cancel = self.cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = consuming => ready.set(),
+            }
+        });
         loop {
             let batch = tokio::select! {
                 _ = self.cancel.cancelled() => break,

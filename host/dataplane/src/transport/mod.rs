@@ -147,6 +147,43 @@ pub trait Source: Send {
     fn backlog(&self) -> Option<u64> {
         None
     }
+
+    /// Resolves once the source consumes: subscribed (MQTT), consumer
+    /// started on a declared and bound queue (AMQP), partitions assigned
+    /// (Kafka). Messages published before that may not reach a source
+    /// without a persistent session. Resolves again at once afterwards.
+    fn ready(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Whether a source consumes yet; set by its connection task.
+#[derive(Debug, Clone)]
+pub(crate) struct Readiness {
+    tx: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Readiness {
+    pub(crate) fn new() -> Self {
+        Readiness {
+            tx: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    pub(crate) fn set(&self) {
+        self.tx.send_replace(true);
+    }
+
+    pub(crate) async fn wait(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// [`Readiness::wait`] as a future that owns what it needs.
+    pub(crate) fn wait_owned(&self) -> BoxFuture<'static, ()> {
+        let me = self.clone();
+        Box::pin(async move { me.wait().await })
+    }
 }
 
 /// Acknowledges received messages to the broker they came from.

@@ -274,3 +274,81 @@ pub fn python_with_pika() -> Command {
     );
     Command::new(python)
 }
+
+/// A `mosquitto_sub` process (an outsider reading what we publish) that
+/// tells when its subscription is in place.
+pub struct MosquittoSub {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    subscribed: bool,
+}
+
+impl MosquittoSub {
+    /// Subscribes to `topic` on 127.0.0.1:`port` until `count` messages
+    /// arrived (or 30 s passed); `args` adds options (`-V 5`, `-F ...`).
+    pub fn start(port: u16, topic: &str, count: usize, args: &[&str]) -> MosquittoSub {
+        let bin = require("mosquitto_sub", "apt-get install mosquitto-clients");
+        // Line-buffered, so that the SUBACK line arrives when it is printed.
+        let mut child = Command::new(require("stdbuf", "apt-get install coreutils"))
+            .arg("-oL")
+            .arg(bin)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-t",
+                topic,
+                "-q",
+                "1",
+                "-d",
+            ])
+            .args(["-C", &count.to_string(), "-W", "30"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        MosquittoSub {
+            child,
+            lines: rx,
+            subscribed: false,
+        }
+    }
+
+    /// Waits for the broker's SUBACK.
+    pub fn wait_subscribed(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.subscribed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.subscribed = line.contains("SUBACK"),
+                Err(_) => panic!("mosquitto_sub did not subscribe within 20 s"),
+            }
+        }
+    }
+
+    /// Waits for the process to end; returns the message lines (debug lines
+    /// left out).
+    pub fn messages(mut self) -> Vec<String> {
+        let _ = self.child.wait();
+        // The reader thread ends (and the channel with it) at end of output.
+        self.lines
+            .iter()
+            .filter(|l| !l.starts_with("Client ") && !l.starts_with("Subscribed"))
+            .collect()
+    }
+}

@@ -1,7 +1,7 @@
 //! AMQP sink: publisher confirms, mandatory flag, exchanges created on
 //! demand.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -70,6 +70,9 @@ pub struct AmqpSink {
     monitor: Arc<OutageMonitor>,
     link: Option<(Connection, Channel)>,
     exchanges: HashSet<String>,
+    /// Names this sink in the `message_id` of what it publishes.
+    instance: String,
+    sequence: u64,
     description: String,
 }
 
@@ -106,6 +109,8 @@ impl AmqpSink {
             monitor,
             link: None,
             exchanges: HashSet::new(),
+            instance: format!("fnaa-{:016x}", rand::random::<u64>()),
+            sequence: 0,
         }
     }
 
@@ -128,8 +133,12 @@ impl AmqpSink {
         self.exchanges.clear();
     }
 
-    fn properties(&self, m: &Message) -> Result<BasicProperties, String> {
-        let mut p = BasicProperties::default();
+    fn properties(&self, m: &Message, publish_id: &str) -> Result<BasicProperties, String> {
+        // A `basic.return` carries the message's properties: the id tells
+        // which of the messages in flight came back (lapin hands a returned
+        // message to whichever confirmation completes next, which with
+        // several publishes in flight need not be the returned one's).
+        let mut p = BasicProperties::default().with_message_id(short("message id", publish_id)?);
         if let Some(ct) = &m.content_type {
             p = p.with_content_type(short("content type", ct)?);
         }
@@ -153,10 +162,12 @@ impl AmqpSink {
         Ok(p.with_timestamp(now))
     }
 
-    /// Publishes one message and waits for its confirm.
+    /// Publishes one message under `publish_id` (its `message_id`);
+    /// returns the future of its confirmation.
     async fn publish(
         &mut self,
         m: &Message,
+        publish_id: &str,
     ) -> Result<BoxFuture<'static, Result<Confirmation, lapin::Error>>, Failure> {
         let exchange = if m.destination.name.is_empty() {
             &self.config.exchange
@@ -170,7 +181,7 @@ impl AmqpSink {
             .unwrap_or(&self.config.routing_key);
         let exchange_name = short("exchange name", exchange).map_err(Failure::Permanent)?;
         let key = short("routing key", routing_key).map_err(Failure::Permanent)?;
-        let properties = self.properties(m).map_err(Failure::Permanent)?;
+        let properties = self.properties(m, publish_id).map_err(Failure::Permanent)?;
         let Some((connection, channel)) = &self.link else {
             return Err(Failure::Connection("not connected".into()));
         };
@@ -231,12 +242,18 @@ impl AmqpSink {
             }
             let mut broken = None;
             let mut pending = Vec::new();
+            let mut ids: HashMap<String, usize> = HashMap::new();
             for (i, m) in batch.iter().enumerate() {
                 if outcomes[i].is_some() {
                     continue;
                 }
-                match self.publish(m).await {
-                    Ok(confirm) => pending.push((i, confirm)),
+                self.sequence += 1;
+                let id = format!("{}-{}", self.instance, self.sequence);
+                match self.publish(m, &id).await {
+                    Ok(confirm) => {
+                        ids.insert(id, i);
+                        pending.push((i, confirm));
+                    }
                     Err(Failure::Permanent(reason)) => {
                         outcomes[i] = Some(Outcome::Rejected { reason })
                     }
@@ -246,34 +263,64 @@ impl AmqpSink {
                     }
                 }
             }
+            // The broker sends a message's `basic.return` before its
+            // `basic.ack`: once every confirmation of the batch is in, so are
+            // its returns, whichever confirmation lapin attached them to.
+            let mut returned = Vec::new();
+            let mut acked = Vec::new();
             for (i, confirm) in pending {
                 match confirm.await {
-                    Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => {
-                        outcomes[i] = Some(Outcome::Confirmed)
+                    Ok(Confirmation::Ack(r)) => {
+                        returned.extend(r);
+                        acked.push(i);
                     }
-                    Ok(Confirmation::Ack(Some(returned)))
-                    | Ok(Confirmation::Nack(Some(returned))) => {
-                        outcomes[i] = Some(Outcome::Unroutable {
-                            reason: format!(
-                                "{} {}: exchange `{}` routing key `{}` reaches no queue",
-                                returned.reply_code,
-                                returned.reply_text,
-                                returned.delivery.exchange,
-                                returned.delivery.routing_key
-                            ),
-                        });
-                    }
-                    Ok(Confirmation::Nack(None)) => {
-                        // The broker could not take the message (internal
-                        // error, queue limit): try again a few times.
-                        nacks[i] += 1;
-                        if nacks[i] >= 5 {
-                            outcomes[i] = Some(Outcome::Rejected {
-                                reason: "the broker nacked the message 5 times".into(),
-                            });
+                    Ok(Confirmation::NotRequested) => acked.push(i),
+                    Ok(Confirmation::Nack(r)) => {
+                        let was_returned = r.is_some();
+                        returned.extend(r);
+                        if !was_returned {
+                            // The broker could not take the message (internal
+                            // error, queue limit): try again a few times.
+                            nacks[i] += 1;
+                            if nacks[i] >= 5 {
+                                outcomes[i] = Some(Outcome::Rejected {
+                                    reason: "the broker nacked the message 5 times".into(),
+                                });
+                            }
+                        } else {
+                            acked.push(i);
                         }
                     }
                     Err(e) => broken = Some(e.to_string()),
+                }
+            }
+            for i in acked {
+                outcomes[i] = Some(Outcome::Confirmed);
+            }
+            for r in returned {
+                let id = r
+                    .delivery
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .map(|id| id.as_str().to_owned());
+                match id.and_then(|id| ids.get(&id).copied()) {
+                    Some(i) => {
+                        outcomes[i] = Some(Outcome::Unroutable {
+                            reason: format!(
+                                "{} {}: exchange `{}` routing key `{}` reaches no queue",
+                                r.reply_code,
+                                r.reply_text,
+                                r.delivery.exchange,
+                                r.delivery.routing_key
+                            ),
+                        })
+                    }
+                    None => tracing::warn!(
+                        exchange = %r.delivery.exchange,
+                        routing_key = %r.delivery.routing_key,
+                        "the broker returned a message this sink cannot match to a publish"
+                    ),
                 }
             }
             if let Some(reason) = broken {

@@ -18,8 +18,8 @@ use super::{AmqpBrokerConfig, ExchangeType, client_error, ensure_exchange, heade
 use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
 use crate::transport::{
-    AckToken, Acker, BatchBuffer, DeliveryMode, Destination, Message, Received, Source, TokenInner,
-    TransportError,
+    AckToken, Acker, BatchBuffer, DeliveryMode, Destination, Message, Readiness, Received, Source,
+    TokenInner, TransportError,
 };
 
 /// A pipeline source on AMQP (`type = "amqp"` in `[pipelines.source]`).
@@ -76,6 +76,7 @@ type Current = Arc<Mutex<Option<(u64, Channel)>>>;
 
 /// Consumes an AMQP queue.
 pub struct AmqpSource {
+    ready: Readiness,
     messages: BatchBuffer<Received>,
     acker: Arc<AmqpAcker>,
     description: String,
@@ -119,7 +120,9 @@ impl AmqpSource {
                 .unwrap_or_default(),
             broker.describe()
         );
+        let ready = Readiness::new();
         let driver = Driver {
+            ready: ready.clone(),
             broker: broker.clone(),
             config: config.clone(),
             name: connection_name.to_owned(),
@@ -131,6 +134,7 @@ impl AmqpSource {
         };
         tokio::spawn(driver.run());
         Ok(AmqpSource {
+            ready,
             messages: BatchBuffer::new(rx),
             acker: Arc::new(AmqpAcker { current }),
             description,
@@ -153,6 +157,10 @@ impl Source for AmqpSource {
 
     fn describe(&self) -> String {
         self.description.clone()
+    }
+
+    fn ready(&self) -> BoxFuture<'static, ()> {
+        self.ready.wait_owned()
     }
 }
 
@@ -194,6 +202,7 @@ impl Acker for AmqpAcker {
 }
 
 struct Driver {
+    ready: Readiness,
     broker: AmqpBrokerConfig,
     config: AmqpSourceConfig,
     name: String,
@@ -252,6 +261,7 @@ impl Driver {
             .await
             .map_err(client_error)?;
         *self.current.lock().await = Some((generation, channel.clone()));
+        self.ready.set();
         self.monitor.recovered();
         backoff.reset();
         tracing::debug!(queue = %queue, "amqp source consuming");

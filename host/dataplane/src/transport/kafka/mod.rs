@@ -163,6 +163,7 @@ impl KafkaBrokerConfig {
 pub(crate) struct Context {
     monitor: Arc<OutageMonitor>,
     lag: Arc<AtomicI64>,
+    pub(crate) ready: super::Readiness,
 }
 
 impl Context {
@@ -170,6 +171,7 @@ impl Context {
         Context {
             monitor,
             lag: Arc::new(AtomicI64::new(-1)),
+            ready: super::Readiness::new(),
         }
     }
 }
@@ -200,7 +202,19 @@ impl ClientContext for Context {
     }
 }
 
-impl ConsumerContext for Context {}
+impl ConsumerContext for Context {
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        if let rdkafka::consumer::Rebalance::Assign(tpl) = rebalance
+            && tpl.count() > 0
+        {
+            self.ready.set();
+        }
+    }
+}
 
 /// True for errors that may go away by themselves (broker down, leader
 /// election, timeouts): the message is sent again.

@@ -61,6 +61,7 @@ impl KafkaSourceConfig {
 
 /// Consumes Kafka topics.
 pub struct KafkaSource {
+    ready: crate::transport::Readiness,
     consumer: Arc<StreamConsumer<Context>>,
     acker: Arc<dyn Acker>,
     lag: Arc<AtomicI64>,
@@ -118,6 +119,7 @@ impl KafkaSource {
         }
         let context = Context::new(monitor.clone());
         let lag = context.lag.clone();
+        let ready = context.ready.clone();
         let consumer: StreamConsumer<Context> =
             client
                 .create_with_context(context)
@@ -165,6 +167,7 @@ impl KafkaSource {
             ),
         };
         Ok(KafkaSource {
+            ready,
             consumer,
             acker,
             lag,
@@ -294,6 +297,7 @@ async fn assign_at_end(
         })?;
         match found {
             Ok(()) => {
+                consumer.context().ready.set();
                 monitor.recovered();
                 return Ok(());
             }
@@ -392,6 +396,10 @@ impl Source for KafkaSource {
 
     fn backlog(&self) -> Option<u64> {
         u64::try_from(self.lag.load(Ordering::Relaxed)).ok()
+    }
+
+    fn ready(&self) -> BoxFuture<'static, ()> {
+        self.ready.wait_owned()
     }
 }
 

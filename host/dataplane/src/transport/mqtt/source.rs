@@ -13,8 +13,8 @@ use super::{MqttBrokerConfig, Qos, default_qos};
 use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
 use crate::transport::{
-    AckToken, Acker, BatchBuffer, DeliveryMode, Destination, Message, Received, Source, TokenInner,
-    TransportError,
+    AckToken, Acker, BatchBuffer, DeliveryMode, Destination, Message, Readiness, Received, Source,
+    TokenInner, TransportError,
 };
 
 /// A pipeline source on MQTT (`type = "mqtt"` in `[pipelines.source]`).
@@ -57,6 +57,7 @@ const BUFFER: usize = 16_384;
 
 /// Receives from an MQTT broker.
 pub struct MqttSource {
+    ready: Readiness,
     messages: BatchBuffer<Received>,
     acker: Arc<MqttAcker>,
     description: String,
@@ -94,7 +95,9 @@ impl MqttSource {
         let (client, eventloop) = client::create(broker, &options)?;
         let (tx, rx) = mpsc::channel(BUFFER);
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let ready = Readiness::new();
         let driver = Driver {
+            ready: ready.clone(),
             client,
             eventloop,
             topics: config.topics.clone(),
@@ -110,6 +113,7 @@ impl MqttSource {
         };
         tokio::spawn(driver.run(ack_rx));
         Ok(MqttSource {
+            ready,
             messages: BatchBuffer::new(rx),
             acker: Arc::new(MqttAcker { tx: ack_tx }),
             description: format!(
@@ -137,6 +141,10 @@ impl Source for MqttSource {
 
     fn describe(&self) -> String {
         self.description.clone()
+    }
+
+    fn ready(&self) -> BoxFuture<'static, ()> {
+        self.ready.wait_owned()
     }
 }
 
@@ -172,6 +180,7 @@ impl Acker for MqttAcker {
 }
 
 struct Driver {
+    ready: Readiness,
     client: Client,
     eventloop: Loop,
     topics: Vec<String>,
@@ -241,7 +250,11 @@ impl Driver {
                     // without persistence forgot our session.
                     self.need_subscribe = true;
                 }
-                Ok(Ev::Subscribed { refused }) if refused > 0 => {
+                Ok(Ev::Subscribed { refused }) => {
+                    self.ready.set();
+                    if refused == 0 {
+                        continue;
+                    }
                     tracing::error!(
                         topics = ?self.topics,
                         "the MQTT broker refused {refused} of our subscriptions (check its ACLs and the filters)"
