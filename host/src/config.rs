@@ -34,6 +34,10 @@ pub struct Config {
     /// broker is configured.
     #[serde(default)]
     pub brokers: fnaa_dataplane::BrokersConfig,
+    /// Where flows created over FNAP live (`broker`, advertised address,
+    /// Kafka topic layout) and which plugins their processors may run.
+    #[serde(default)]
+    pub flows: crate::backends::dataplane::FlowsConfig,
     /// Pipelines declared statically (`[[pipelines]]`): source flow ->
     /// connector -> processors -> connector -> sink flow.
     #[serde(default)]
@@ -60,5 +64,26 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         Config::parse(&text).with_context(|| format!("invalid configuration in {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flows_example_parses() {
+        let text = include_str!("../../examples/flows.toml");
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.flows.broker, "rabbit");
+        assert_eq!(config.flows.advertise, ["rabbit.unix.ar:5672"]);
+        assert!(config.brokers.connections.contains_key("rabbit"));
+    }
+
+    #[test]
+    fn flows_default_to_the_embedded_broker_and_unknown_fields_are_named() {
+        assert_eq!(Config::parse("").unwrap().flows.broker, "embedded");
+        let error = format!("{:#}", Config::parse("[flows]\nbrokr = \"x\"\n").unwrap_err());
+        assert!(error.contains("brokr"), "{error}");
     }
 }

@@ -139,6 +139,13 @@ pub struct PipelineConfig {
     pub processors: Vec<ProcessorConfig>,
     /// Where events go.
     pub sink: SinkConfig,
+    /// Output ports of the last processor and the destination (Kafka topic,
+    /// MQTT topic, AMQP exchange on the sink's broker) each port's events
+    /// are published to, e.g. `{ alerts = "alerts", rest = "archive" }`.
+    /// Ports not listed are dropped. Empty (default): port `out` goes to
+    /// the sink's own destination.
+    #[serde(default)]
+    pub routes: BTreeMap<String, String>,
     /// Where events go that cannot be decoded, processed, encoded or
     /// published, with the failure in `deadletter*` extension attributes.
     /// Absent: such events are logged as errors, counted and dropped.

@@ -30,14 +30,14 @@ pub enum DataplaneError {
 
 /// A resolved broker: its settings with environment variables applied.
 #[derive(Debug, Clone)]
-enum Broker {
+pub(crate) enum Broker {
     Kafka(crate::transport::kafka::KafkaBrokerConfig),
     Mqtt(MqttBrokerConfig),
     Amqp(crate::transport::amqp::AmqpBrokerConfig),
 }
 
 impl Broker {
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Broker::Kafka(_) => "kafka",
             Broker::Mqtt(_) => "mqtt",
@@ -187,6 +187,17 @@ impl DataPlane {
         }
     }
 
+    /// The queues of broker `name` (`embedded` or a configured one), to
+    /// create and remove the queues of flows.
+    pub fn queues(&self, name: &str) -> Result<crate::queues::FlowQueues, String> {
+        self.broker(name).map(crate::queues::FlowQueues::new)
+    }
+
+    /// The running pipeline `name`.
+    pub fn pipeline(&self, name: &str) -> Option<&Pipeline> {
+        self.pipelines.iter().find(|p| p.name() == name)
+    }
+
     /// The embedded MQTT broker, when it runs.
     pub fn embedded(&self) -> Option<&EmbeddedMqtt> {
         self.embedded.as_ref()
@@ -206,11 +217,18 @@ impl DataPlane {
     }
 
     /// Stops every pipeline, letting batches in flight finish within `grace`.
-    pub async fn shutdown(self, grace: Duration) {
-        futures::future::join_all(self.pipelines.into_iter().map(|p| p.stop(grace))).await;
+    pub async fn shutdown(mut self, grace: Duration) {
+        self.stop_pipelines(grace).await;
     }
 
-    fn broker(&self, name: &str) -> Result<Broker, String> {
+    /// Stops and forgets every pipeline, letting batches in flight finish
+    /// within `grace`; the embedded broker goes on.
+    pub async fn stop_pipelines(&mut self, grace: Duration) {
+        let pipelines = std::mem::take(&mut self.pipelines);
+        futures::future::join_all(pipelines.into_iter().map(|p| p.stop(grace))).await;
+    }
+
+    pub(crate) fn broker(&self, name: &str) -> Result<Broker, String> {
         let brokers = &self.brokers;
         let env = &*self.env;
         if name == EMBEDDED_BROKER && !brokers.connections.contains_key(name) {
@@ -242,6 +260,12 @@ impl DataPlane {
     async fn build(&self, p: &PipelineConfig) -> Result<PipelineSpec, String> {
         let plugins = self.plugins.clone();
         let name = &p.name;
+        if !p.routes.is_empty() && p.processors.is_empty() {
+            return Err("`routes` name output ports of the last processor, but there is none".into());
+        }
+        if let Some((port, _)) = p.routes.iter().find(|(_, d)| d.is_empty()) {
+            return Err(format!("route of port `{port}`: empty destination"));
+        }
         let source_broker = self.broker(&p.source.broker)?;
         let sink_broker = self.broker(&p.sink.broker)?;
         let (decoder_plugin, decoder_config) = connector_for(
@@ -315,6 +339,7 @@ impl DataPlane {
             encoder,
             sink,
             dead_letter,
+            routes: p.routes.clone(),
             processor_retry: p.processor_retry.clone(),
             metrics_interval: Duration::from_secs(p.metrics_interval_s),
         })

@@ -11,6 +11,7 @@
 //!   batching, backpressure, delivery modes, retries, dead letters and
 //!   metrics.
 //! * [`config`]: the `[brokers]` and `[[pipelines]]` configuration sections.
+//! * [`queues`]: the queue behind a flow, created and removed with it.
 //! * [`DataPlane`]: all of the above as `fnaa serve` runs it.
 
 pub mod backoff;
@@ -19,6 +20,7 @@ mod dataplane;
 pub mod embedded_mqtt;
 pub mod outage;
 pub mod pipeline;
+pub mod queues;
 pub mod secret;
 pub mod transport;
 

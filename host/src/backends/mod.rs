@@ -3,3 +3,4 @@
 //! broker queues and pipelines through the data plane.
 
 pub mod dns;
+pub mod dataplane;

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use crate::backends::dataplane::{
+    BrokerQueues, DataPlanePipelines, PluginCatalog, SharedDataPlane,
+};
 use crate::backends::dns::DnsDirectory;
 use crate::config::Config;
 
@@ -41,35 +44,52 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         })
     };
-    // --- control plane: FNAP and gRPC servers (fnaa-control) ---
+    // The data plane first: the control plane restarts the pipelines of
+    // subscriptions and processors in it.
+    let dataplane = std::sync::Arc::new(tokio::sync::Mutex::new(
+        start_data_plane(&config, &runtime).await?,
+    ));
     let control_shutdown = fnaa_control::CancellationToken::new();
-    let control = start_control_plane(&config, control_shutdown.clone()).await?;
-    // --- end of control plane ---
-    // --- data plane: embedded MQTT broker and [[pipelines]] (fnaa-dataplane) ---
-    let dataplane = start_data_plane(&config, &runtime).await?;
-    // --- end of data plane ---
+    let control =
+        start_control_plane(&config, &runtime, &dataplane, control_shutdown.clone()).await?;
     tracing::info!(plugins = fnaa_plugins::ALL.len(), "fnaa host started");
 
     shutdown_signal().await;
     tracing::info!("shutting down");
-    dataplane.shutdown(std::time::Duration::from_secs(10)).await;
     control_shutdown.cancel();
     if let Err(error) = control.await {
         tracing::error!(%error, "control plane task failed");
     }
+    dataplane
+        .lock()
+        .await
+        .stop_pipelines(std::time::Duration::from_secs(10))
+        .await;
     sweeper.abort();
     Ok(())
 }
 
-/// The brokers, DNS and pipelines behind FNAP: flows get their DNS records
-/// from the configured Flow Name Service registry.
+/// The brokers, DNS and pipelines behind FNAP: flows get their queue on
+/// the `[flows]` broker and their DNS records from the configured Flow Name
+/// Service registry; subscriptions and processors run in the data plane.
 async fn control_backends(
     config: &Config,
+    runtime: &fnaa_runtime::Runtime,
+    dataplane: &SharedDataPlane,
 ) -> anyhow::Result<(
     fnaa_control::service::Backends,
     std::sync::Arc<DnsDirectory>,
+    std::sync::Arc<DataPlanePipelines>,
 )> {
-    use fnaa_control::provision::memory::{MemoryPipelines, MemoryProvisioner};
+    let queues = BrokerQueues::new(dataplane, &config.flows).await?;
+    tracing::info!(broker = %config.flows.broker, kind = queues.kind(), "flows live on this broker");
+    let catalog = plugin_catalog(runtime.clone(), config.flows.plugin_dir.clone());
+    let pipelines = std::sync::Arc::new(DataPlanePipelines::new(
+        dataplane.clone(),
+        &queues,
+        &config.flows,
+        catalog,
+    ));
     let registry = config
         .dns
         .registry()
@@ -82,15 +102,12 @@ async fn control_backends(
         (None, None) => (0, false),
     };
     let directory = std::sync::Arc::new(DnsDirectory::new(registry, &fnap.hostname, port, tls));
-    tracing::warn!(
-        "FNAP flows are not provisioned on a real broker yet (in-memory broker bindings)"
-    );
     let backends = fnaa_control::service::Backends {
-        provisioner: std::sync::Arc::new(MemoryProvisioner::new("kafka", &["localhost:9092"])),
+        provisioner: std::sync::Arc::new(queues),
         directory: directory.clone(),
-        pipelines: std::sync::Arc::new(MemoryPipelines::default()),
+        pipelines: pipelines.clone(),
     };
-    Ok((backends, directory))
+    Ok((backends, directory, pipelines))
 }
 
 /// Publishes the DNS records of every active flow again: the embedded DNS
@@ -122,13 +139,16 @@ async fn republish_flows(service: &fnaa_control::service::Service, directory: &D
 /// shut down gracefully.
 async fn start_control_plane(
     config: &Config,
+    runtime: &fnaa_runtime::Runtime,
+    dataplane: &SharedDataPlane,
     shutdown: fnaa_control::CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let (backends, directory) = control_backends(config).await?;
+    let (backends, directory, pipelines) = control_backends(config, runtime, dataplane).await?;
     let plane = fnaa_control::ControlPlane::start(&config.control(), backends)
         .await
         .context("cannot start the FNAP and gRPC servers")?;
     republish_flows(plane.service(), &directory).await;
+    pipelines.wait_until_consuming(true);
     tracing::info!(fnap = ?plane.fnap_addr(), fnap_tls = ?plane.fnap_tls_addr(), grpc = ?plane.grpc_addr(), "control plane listening");
     Ok(tokio::spawn(plane.run(shutdown)))
 }
@@ -156,6 +176,68 @@ async fn start_data_plane(
     }
     tracing::info!(pipelines = plane.pipelines().len(), "data plane started");
     Ok(plane)
+}
+
+/// Finds the plugin of a processor created over FNAP: `<dir>/name@version.wasm`,
+/// `<dir>/name.wasm` or a built-in plugin, whose reported version must be
+/// the one asked for. Names never reach outside `dir`.
+fn plugin_catalog(
+    runtime: fnaa_runtime::Runtime,
+    dir: Option<std::path::PathBuf>,
+) -> std::sync::Arc<PluginCatalog> {
+    std::sync::Arc::new(move |plugin: &fnaa_control::store::PluginRef| {
+        let name = plugin.name.as_str();
+        let unsafe_name = name.is_empty()
+            || name.starts_with('/')
+            || name.split('/').any(|part| part.is_empty() || part.starts_with('.'));
+        if unsafe_name {
+            return Err(format!("`{name}` is not a plugin name"));
+        }
+        let version_ok = |loaded: &fnaa_runtime::Plugin| match &plugin.version {
+            Some(version) if &loaded.info().version != version => Err(format!(
+                "plugin `{name}` is version {}, not {version}",
+                loaded.info().version
+            )),
+            _ => Ok(()),
+        };
+        if let Some(dir) = &dir {
+            let versioned = plugin
+                .version
+                .as_ref()
+                .map(|v| dir.join(format!("{name}@{v}.wasm")));
+            for path in versioned.into_iter().chain([dir.join(format!("{name}.wasm"))]) {
+                if path.is_file() {
+                    let loaded = runtime
+                        .load_file(&path)
+                        .map_err(|e| format!("plugin `{name}`: {e}"))?;
+                    version_ok(&loaded)?;
+                    return Ok(path.display().to_string());
+                }
+            }
+        }
+        match fnaa_plugins::find(name) {
+            Some(builtin) => {
+                let loaded = runtime
+                    .load(builtin.name, builtin.wasm)
+                    .map_err(|e| format!("plugin `{name}`: {e}"))?;
+                version_ok(&loaded)?;
+                Ok(builtin.name.to_owned())
+            }
+            None => Err(format!(
+                "no plugin `{name}`: built-in ones are {}{}",
+                fnaa_plugins::ALL
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if dir.is_some() {
+                    ", others are installed in [flows] plugin_dir"
+                } else {
+                    "; set [flows] plugin_dir to install others"
+                }
+            )),
+        }
+    })
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

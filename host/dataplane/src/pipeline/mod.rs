@@ -27,6 +27,7 @@ pub mod native;
 pub mod stage;
 pub mod wasm;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -99,6 +100,10 @@ pub struct PipelineSpec {
     pub encoder: Box<dyn Codec>,
     pub sink: Box<dyn Sink>,
     pub dead_letter: Option<DeadLetterSpec>,
+    /// Output ports of the last processor -> the destination their events
+    /// are published to on the sink. Empty: port `out` to the sink's own
+    /// destination.
+    pub routes: BTreeMap<String, String>,
     pub processor_retry: ProcessorRetryConfig,
     /// How often the metrics are logged (zero: never).
     pub metrics_interval: Duration,
@@ -203,6 +208,7 @@ impl Pipeline {
             encoder_plugin: spec.encoder_plugin,
             encoder: spec.encoder,
             keep_events: spec.dead_letter.is_some(),
+            routes: spec.routes,
             retry: spec.processor_retry,
             metrics: metrics.clone(),
             sequence: 0,
@@ -241,6 +247,11 @@ impl Pipeline {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Resolves once the pipeline's source consumes (see [`Source::ready`]).
+    pub fn ready(&self) -> futures::future::BoxFuture<'static, ()> {
+        self.ready.wait_owned()
     }
 
     /// Waits until the pipeline's source consumes (see
@@ -399,6 +410,7 @@ struct StageWorker {
     encoder_plugin: String,
     encoder: Box<dyn Codec>,
     keep_events: bool,
+    routes: BTreeMap<String, String>,
     retry: ProcessorRetryConfig,
     metrics: Arc<PipelineMetrics>,
     sequence: u64,
@@ -496,11 +508,31 @@ impl StageWorker {
             }
         }
 
-        // Processors.
+        // Processors: each one's `out` port feeds the next; the last one's
+        // ports go where `routes` says (or `out` to the sink's destination).
+        let mut destinations = Vec::new();
+        let last = self.processors.len().checked_sub(1);
         for i in 0..self.processors.len() {
-            let mut out = Vec::with_capacity(events.len());
-            self.process(i, events, &mut out, &mut dead);
-            events = out;
+            let (inputs, dead_before) = (events.len(), dead.len());
+            let mut emitted = Vec::with_capacity(events.len());
+            self.process(i, events, &mut emitted, &mut dead);
+            let routed = Some(i) == last && !self.routes.is_empty();
+            events = Vec::with_capacity(emitted.len());
+            for (port, e) in emitted {
+                if routed {
+                    if let Some(destination) = self.routes.get(&port) {
+                        destinations.push(destination.clone());
+                        events.push(e);
+                    }
+                } else if port == "out" {
+                    events.push(e);
+                }
+            }
+            let failed = dead.len() - dead_before;
+            let filtered = inputs.saturating_sub(failed).saturating_sub(events.len());
+            if filtered > 0 {
+                PipelineMetrics::add(&self.metrics.events_filtered, filtered);
+            }
         }
 
         // Encode.
@@ -509,9 +541,12 @@ impl StageWorker {
         let encoded = self.call_codec(false, |c| c.encode(&events));
         match encoded {
             Ok(results) if results.len() == events.len() => {
-                for (e, r) in events.into_iter().zip(results) {
+                for (i, (e, r)) in events.into_iter().zip(results).enumerate() {
                     match r {
-                        Ok(m) => {
+                        Ok(mut m) => {
+                            if let Some(destination) = destinations.get(i) {
+                                m.destination.name.clone_from(destination);
+                            }
                             out_messages.push(m);
                             if let Some(k) = kept.as_mut() {
                                 k.push(e);
@@ -587,15 +622,15 @@ impl StageWorker {
         }
     }
 
-    /// Runs processor `index` over `events`, appending what it emits on
-    /// `out` to `out` and dead letters to `dead`. Retryable failures are
-    /// retried; a batch that still fails is split in halves until the
-    /// failing events are isolated.
+    /// Runs processor `index` over `events`, appending what it emits
+    /// (output port, event) to `out` and dead letters to `dead`. Retryable
+    /// failures are retried; a batch that still fails is split in halves
+    /// until the failing events are isolated.
     fn process(
         &mut self,
         index: usize,
         mut events: Vec<Event>,
-        out: &mut Vec<Event>,
+        out: &mut Vec<(String, Event)>,
         dead: &mut Vec<Event>,
     ) {
         let mut attempts_left = self.retry.attempts.max(1);
@@ -605,22 +640,7 @@ impl StageWorker {
             let np = &mut self.processors[index];
             match np.processor.process("in", &events) {
                 Ok(emitted) => {
-                    let before = out.len();
-                    let mut elsewhere = 0usize;
-                    for (port, e) in emitted {
-                        if port == "out" {
-                            out.push(e);
-                        } else {
-                            elsewhere += 1;
-                        }
-                    }
-                    let filtered = events.len().saturating_sub(out.len() - before) + elsewhere;
-                    if filtered > 0 {
-                        PipelineMetrics::add(
-                            &self.metrics.events_filtered,
-                            filtered.min(events.len()),
-                        );
-                    }
+                    out.extend(emitted);
                     return;
                 }
                 Err(err) => {

@@ -114,11 +114,11 @@ impl AmqpBrokerConfig {
         Ok(out)
     }
 
-    fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         self.host.as_deref().unwrap_or("localhost")
     }
 
-    fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port.unwrap_or(if self.tls { 5671 } else { 5672 })
     }
 
@@ -197,7 +197,7 @@ pub(crate) fn short(what: &str, value: &str) -> Result<ShortString, String> {
         .map_err(|_| format!("{what} `{value:.40}…` is longer than 255 bytes"))
 }
 
-fn client_error(e: impl fmt::Display) -> TransportError {
+pub(crate) fn client_error(e: impl fmt::Display) -> TransportError {
     TransportError::Client {
         broker: "amqp",
         reason: e.to_string(),
@@ -208,7 +208,7 @@ fn client_error(e: impl fmt::Display) -> TransportError {
 const NOT_FOUND: u16 = 404;
 
 /// True when `error` is the broker saying "no such exchange/queue".
-fn is_not_found(error: &lapin::Error) -> bool {
+pub(crate) fn is_not_found(error: &lapin::Error) -> bool {
     matches!(error.kind(), lapin::ErrorKind::ProtocolError(e) if e.get_id() == NOT_FOUND)
 }
 

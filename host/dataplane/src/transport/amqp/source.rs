@@ -34,7 +34,11 @@ pub struct AmqpSourceConfig {
     pub declare_queue: bool,
     /// Exchange to bind the queue to (created, durable, when missing).
     pub exchange: Option<String>,
-    /// Type of `exchange` when it has to be created.
+    /// Further exchanges to bind the queue to, with the same binding keys
+    /// (a processor reading several flows).
+    #[serde(default)]
+    pub extra_exchanges: Vec<String>,
+    /// Type of the exchanges when they have to be created.
     #[serde(default)]
     pub exchange_type: ExchangeType,
     /// Binding keys (topic patterns such as `operational.#`). Default `#`.
@@ -64,6 +68,7 @@ impl AmqpSourceConfig {
             queue: Some(queue.into()),
             declare_queue: true,
             exchange: None,
+            extra_exchanges: Vec::new(),
             exchange_type: ExchangeType::Topic,
             binding_keys: default_binding_keys(),
             prefetch: default_prefetch(),
@@ -340,14 +345,21 @@ impl Driver {
             broker: "amqp",
             reason,
         };
-        if let Some(exchange) = &self.config.exchange
-            && !ensure_exchange(connection, exchange, self.config.exchange_type, true)
+        let exchanges = || {
+            self.config
+                .exchange
+                .iter()
+                .chain(&self.config.extra_exchanges)
+        };
+        for exchange in exchanges() {
+            if !ensure_exchange(connection, exchange, self.config.exchange_type, true)
                 .await
                 .map_err(client_error)?
-        {
-            return Err(config_error(format!(
-                "exchange `{exchange}` does not exist"
-            )));
+            {
+                return Err(config_error(format!(
+                    "exchange `{exchange}` does not exist"
+                )));
+            }
         }
         let queue = match &self.config.queue {
             Some(name) => {
@@ -383,7 +395,7 @@ impl Driver {
                 .name()
                 .clone(),
         };
-        if let Some(exchange) = &self.config.exchange {
+        for exchange in exchanges() {
             let exchange = short("exchange name", exchange).map_err(config_error)?;
             for key in &self.config.binding_keys {
                 let key = short("binding key", key).map_err(config_error)?;

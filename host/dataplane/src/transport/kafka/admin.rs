@@ -84,6 +84,27 @@ impl KafkaAdmin {
         Ok(())
     }
 
+    /// Deletes consumer group `group` (its committed offsets); succeeds
+    /// when it does not exist.
+    pub async fn delete_group(&self, group: &str) -> Result<(), TransportError> {
+        let results = self
+            .client
+            .delete_groups(&[group], &self.options())
+            .await
+            .map_err(client_error)?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::GroupIdNotFound)) => {}
+                Err((name, code)) => {
+                    return Err(client_error(format!(
+                        "cannot delete consumer group `{name}`: {code}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The partition count of `topic`, or `None` when it does not exist.
     pub async fn partitions(&self, topic: &str) -> Result<Option<usize>, TransportError> {
         let topic = topic.to_owned();

@@ -1,0 +1,531 @@
+//! Flows on a real broker and pipelines in the data plane: the
+//! [`FlowProvisioner`] and [`PipelineController`] of `fnaa serve`.
+//!
+//! Every flow created over FNAP lives on one broker, `[flows] broker`: its
+//! queue is named after the flow (Kafka topic, AMQP topic exchange, MQTT
+//! topic). Subscriptions and processor instances run as data-plane
+//! pipelines reading the input flows and writing the output flows, with
+//! at-least-once delivery; a paused pipeline is stopped but keeps its
+//! position (Kafka consumer group, durable AMQP queue, persistent MQTT
+//! session), so it resumes where it stopped.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use fnaa_control::names::DnsName;
+use fnaa_control::provision::{
+    FlowProvisioner, PipelineController, PipelineKind, PipelineSpec, PipelineStatus,
+    ProvisionError,
+};
+use fnaa_control::store::{BrokerBinding, PluginRef, RunState};
+use fnaa_dataplane::queues::{FlowQueues, TopicLayout};
+use fnaa_dataplane::{DataPlane, PipelineConfig};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+/// The `[flows]` section: where flows created over FNAP live and how their
+/// pipelines run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowsConfig {
+    /// Broker the queues of new flows are created on: `embedded` (the
+    /// default, the host's own MQTT broker) or a name of
+    /// `[brokers.connections]`.
+    #[serde(default = "default_broker")]
+    pub broker: String,
+    /// Broker addresses published for the flows (`server=` of DESCRIBE
+    /// FLOW, the flow's `_queue` SRV record), `host:port`. Default: the
+    /// address the host itself uses, which only suits a private network.
+    #[serde(default)]
+    pub advertise: Vec<String>,
+    /// Whether subscribers reach the advertised broker over TLS. Default:
+    /// as the host reaches it.
+    pub advertise_tls: Option<bool>,
+    /// Partitions of a new flow's Kafka topic.
+    #[serde(default = "one")]
+    pub kafka_partitions: i32,
+    /// Replication factor of a new flow's Kafka topic.
+    #[serde(default = "one")]
+    pub kafka_replication: i32,
+    /// Directory of plugins that processors created over FNAP may run
+    /// besides the built-in ones: `PLUGIN name@1.2.0` runs
+    /// `<plugin_dir>/name@1.2.0.wasm`, else `<plugin_dir>/name.wasm` when
+    /// that plugin reports version 1.2.0. Absent: built-in plugins only.
+    pub plugin_dir: Option<PathBuf>,
+    /// Most events per batch in these pipelines.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Longest wait for a batch to fill, in ms.
+    #[serde(default = "default_batch_timeout_ms")]
+    pub batch_timeout_ms: u64,
+}
+
+fn default_broker() -> String {
+    fnaa_dataplane::embedded_mqtt::EMBEDDED_BROKER.to_owned()
+}
+
+fn one() -> i32 {
+    1
+}
+
+fn default_batch_size() -> usize {
+    500
+}
+
+fn default_batch_timeout_ms() -> u64 {
+    5
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        FlowsConfig {
+            broker: default_broker(),
+            advertise: Vec::new(),
+            advertise_tls: None,
+            kafka_partitions: 1,
+            kafka_replication: 1,
+            plugin_dir: None,
+            batch_size: default_batch_size(),
+            batch_timeout_ms: default_batch_timeout_ms(),
+        }
+    }
+}
+
+/// The data plane, shared by the pipeline controller and the host.
+pub type SharedDataPlane = Arc<Mutex<DataPlane>>;
+
+/// How long a started pipeline may take to consume before FNAP answers
+/// anyway (events published before it consumes may then be missed by a
+/// new subscription).
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a stopping pipeline may finish the batches in flight.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+fn provision_error(what: &str, error: impl std::fmt::Display) -> ProvisionError {
+    ProvisionError(format!("{what}: {error}"))
+}
+
+/// Flow queues on the `[flows]` broker.
+pub struct BrokerQueues {
+    queues: FlowQueues,
+    layout: TopicLayout,
+    advertise: Vec<String>,
+    tls: bool,
+}
+
+impl BrokerQueues {
+    /// The queues of `config.broker` in `plane`; fails when that broker is
+    /// unknown or not running.
+    pub async fn new(plane: &SharedDataPlane, config: &FlowsConfig) -> anyhow::Result<Self> {
+        let queues = plane
+            .lock()
+            .await
+            .queues(&config.broker)
+            .map_err(|e| anyhow::anyhow!("[flows] broker: {e}"))?;
+        let advertise = if config.advertise.is_empty() {
+            queues.servers()
+        } else {
+            config.advertise.clone()
+        };
+        Ok(BrokerQueues {
+            tls: config.advertise_tls.unwrap_or_else(|| queues.tls()),
+            layout: TopicLayout {
+                partitions: config.kafka_partitions.max(1),
+                replication: config.kafka_replication.max(1),
+            },
+            queues,
+            advertise,
+        })
+    }
+
+    /// The broker's protocol (`kafka`, `mqtt`, `amqp`).
+    pub fn kind(&self) -> &'static str {
+        self.queues.kind()
+    }
+}
+
+#[async_trait::async_trait]
+impl FlowProvisioner for BrokerQueues {
+    async fn create_queue(&self, flow: &DnsName) -> Result<BrokerBinding, ProvisionError> {
+        let topic = flow.to_string();
+        self.queues
+            .create(&topic, self.layout)
+            .await
+            .map_err(|e| provision_error(&format!("cannot create the queue of {flow}"), e))?;
+        Ok(BrokerBinding {
+            broker_type: self.queues.kind().to_owned(),
+            topic,
+            servers: self.advertise.clone(),
+            tls: self.tls,
+        })
+    }
+
+    async fn delete_queue(
+        &self,
+        flow: &DnsName,
+        binding: Option<&BrokerBinding>,
+    ) -> Result<(), ProvisionError> {
+        let topic = binding.map_or_else(|| flow.to_string(), |b| b.topic.clone());
+        self.queues
+            .delete(&topic)
+            .await
+            .map_err(|e| provision_error(&format!("cannot delete the queue of {flow}"), e))
+    }
+}
+
+/// Resolves the plugin of a processor to what the data plane loads (a
+/// built-in name or a `.wasm` path), checking its version.
+pub type PluginCatalog = dyn Fn(&PluginRef) -> Result<String, String> + Send + Sync;
+
+/// What the controller remembers of a pipeline.
+struct Entry {
+    spec: PipelineSpec,
+    state: RunState,
+}
+
+/// Runs subscriptions and processors as data-plane pipelines.
+pub struct DataPlanePipelines {
+    plane: SharedDataPlane,
+    broker: String,
+    kind: &'static str,
+    config: FlowsConfig,
+    catalog: Arc<PluginCatalog>,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    wait_ready: AtomicBool,
+}
+
+impl DataPlanePipelines {
+    /// Pipelines on the `[flows]` broker of `queues`, whose processors'
+    /// plugins `catalog` resolves.
+    pub fn new(
+        plane: SharedDataPlane,
+        queues: &BrokerQueues,
+        config: &FlowsConfig,
+        catalog: Arc<PluginCatalog>,
+    ) -> Self {
+        DataPlanePipelines {
+            plane,
+            broker: config.broker.clone(),
+            kind: queues.kind(),
+            config: config.clone(),
+            catalog,
+            entries: Mutex::default(),
+            wait_ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether starting a pipeline waits until it consumes. Off while the
+    /// host restarts its pipelines (they resume from committed positions,
+    /// so nothing is missed), on once it serves: a new subscription must
+    /// not miss what is published right after FNAP confirmed it.
+    pub fn wait_until_consuming(&self, wait: bool) {
+        self.wait_ready.store(wait, Ordering::Relaxed);
+    }
+
+    /// The data-plane pipeline that runs `spec`.
+    fn pipeline_config(&self, spec: &PipelineSpec) -> Result<PipelineConfig, ProvisionError> {
+        for endpoint in spec.inputs.iter().chain(&spec.outputs) {
+            if endpoint.binding.broker_type != self.kind {
+                return Err(ProvisionError(format!(
+                    "flow {} lives on a {} broker, but this host's flows are on {} broker `{}`",
+                    endpoint.flow, endpoint.binding.broker_type, self.kind, self.broker
+                )));
+            }
+        }
+        let topics: Vec<&str> = spec.inputs.iter().map(|e| e.binding.topic.as_str()).collect();
+        let outputs: Vec<&str> = spec
+            .outputs
+            .iter()
+            .map(|e| e.binding.topic.as_str())
+            .collect();
+        let (Some(first_input), Some(first_output)) = (topics.first(), outputs.first()) else {
+            return Err(ProvisionError(
+                "a pipeline needs at least one input and one output flow".into(),
+            ));
+        };
+        let (source, sink) = match self.kind {
+            "kafka" => (
+                serde_json::json!({ "kafka": {
+                    "topics": topics,
+                    "group_id": consumer_name(&spec.id),
+                    "start_from": "latest",
+                } }),
+                serde_json::json!({ "kafka": { "topic": first_output } }),
+            ),
+            "mqtt" => (
+                serde_json::json!({ "mqtt": {
+                    "topics": topics,
+                    "qos": 1,
+                    "client_id": format!("{}-source", consumer_name(&spec.id)),
+                } }),
+                serde_json::json!({ "mqtt": {
+                    "topic": first_output,
+                    "qos": 1,
+                    "client_id": format!("{}-sink", consumer_name(&spec.id)),
+                } }),
+            ),
+            "amqp" => (
+                serde_json::json!({ "amqp": {
+                    "queue": consumer_name(&spec.id),
+                    "exchange": first_input,
+                    "extra_exchanges": &topics[1..],
+                    "binding_keys": ["#"],
+                } }),
+                // A flow nobody reads is normal: no mandatory flag.
+                serde_json::json!({ "amqp": { "exchange": first_output, "mandatory": false } }),
+            ),
+            other => {
+                return Err(ProvisionError(format!(
+                    "no pipelines on {other} brokers"
+                )));
+            }
+        };
+        let mut source = source;
+        let mut sink = sink;
+        source["broker"] = self.broker.clone().into();
+        sink["broker"] = self.broker.clone().into();
+        let processors = match &spec.kind {
+            PipelineKind::Bridge => Vec::new(),
+            PipelineKind::Plugin { plugin, config } => {
+                let plugin = (self.catalog)(plugin).map_err(ProvisionError)?;
+                vec![serde_json::json!({ "plugin": plugin, "config": plugin_config(config)? })]
+            }
+        };
+        // With several outputs, a processor's port named after an output
+        // flow's first label (or its whole name) writes to that flow; `out`
+        // writes to the first output.
+        let mut routes = BTreeMap::new();
+        if spec.outputs.len() > 1 {
+            for (endpoint, topic) in spec.outputs.iter().zip(&outputs) {
+                let name = endpoint.flow.to_string();
+                let label = name.split('.').next().unwrap_or(&name).to_owned();
+                routes.insert(label, (*topic).to_owned());
+                routes.insert(name, (*topic).to_owned());
+            }
+            routes.insert("out".to_owned(), (*first_output).to_owned());
+        }
+        let value = serde_json::json!({
+            "name": spec.id,
+            "delivery": "at-least-once",
+            "batch_size": self.config.batch_size,
+            "batch_timeout_ms": self.config.batch_timeout_ms,
+            "source": source,
+            "processors": processors,
+            "sink": sink,
+            "routes": routes,
+            "metrics_interval_s": 0,
+        });
+        serde_json::from_value(value)
+            .map_err(|e| ProvisionError(format!("pipeline {}: {e}", spec.id)))
+    }
+
+    /// Starts `spec` in the data plane and waits (a while) until it consumes.
+    async fn run(&self, spec: &PipelineSpec) -> Result<(), ProvisionError> {
+        let config = self.pipeline_config(spec)?;
+        let ready = {
+            let mut plane = self.plane.lock().await;
+            plane
+                .add_pipeline(&config)
+                .await
+                .map_err(|e| ProvisionError(e.to_string()))?;
+            plane.pipeline(&spec.id).map(|p| p.ready())
+        };
+        if let Some(ready) = ready
+            && self.wait_ready.load(Ordering::Relaxed)
+            && tokio::time::timeout(READY_TIMEOUT, ready).await.is_err()
+        {
+            tracing::warn!(pipeline = %spec.id, "pipeline not consuming after {READY_TIMEOUT:?} (broker unreachable?); it catches up once it is");
+        }
+        Ok(())
+    }
+
+    /// Stops the data-plane pipeline `id`, if it runs.
+    async fn halt(&self, id: &str) {
+        self.plane
+            .lock()
+            .await
+            .remove_pipeline(id, STOP_GRACE)
+            .await;
+    }
+}
+
+/// The durable AMQP queue, Kafka consumer group or MQTT client id (prefix)
+/// of pipeline `id`: only letters, digits, `.`, `_` and `-` (rumqttd, for
+/// one, refuses a client id with a `/`).
+fn consumer_name(id: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '_',
+        })
+        .collect();
+    format!("fnaa-{safe}")
+}
+
+/// A processor's JSON configuration as the plugin's key/value pairs:
+/// strings as they are, numbers and booleans as text, arrays of those
+/// comma-separated.
+fn plugin_config(config: &serde_json::Value) -> Result<serde_json::Value, ProvisionError> {
+    use serde_json::Value;
+    let scalar = |key: &str, v: &Value| match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(ProvisionError(format!(
+            "CONFIG key `{key}`: values are strings, numbers, booleans or arrays of them"
+        ))),
+    };
+    let map = match config {
+        Value::Null => return Ok(Value::Object(Default::default())),
+        Value::Object(map) => map,
+        _ => return Err(ProvisionError("CONFIG must be a JSON object".into())),
+    };
+    let mut out = serde_json::Map::new();
+    for (key, value) in map {
+        let text = match value {
+            Value::Null => continue,
+            Value::Array(items) => items
+                .iter()
+                .map(|v| scalar(key, v))
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
+            v => scalar(key, v)?,
+        };
+        out.insert(key.clone(), Value::String(text));
+    }
+    Ok(Value::Object(out))
+}
+
+#[async_trait::async_trait]
+impl PipelineController for DataPlanePipelines {
+    async fn start(&self, spec: &PipelineSpec, state: RunState) -> Result<(), ProvisionError> {
+        let mut entries = self.entries.lock().await;
+        if let Some(entry) = entries.get(&spec.id) {
+            if &entry.spec == spec {
+                return Ok(());
+            }
+            return Err(ProvisionError(format!(
+                "pipeline {} runs with another spec",
+                spec.id
+            )));
+        }
+        match state {
+            RunState::Running => self.run(spec).await?,
+            // Checked now so that a bad spec fails here, not at resume.
+            RunState::Paused => {
+                self.pipeline_config(spec)?;
+            }
+        }
+        entries.insert(
+            spec.id.clone(),
+            Entry {
+                spec: spec.clone(),
+                state,
+            },
+        );
+        Ok(())
+    }
+
+    async fn update(&self, spec: &PipelineSpec) -> Result<(), ProvisionError> {
+        let mut entries = self.entries.lock().await;
+        let Some(entry) = entries.get_mut(&spec.id) else {
+            return Err(ProvisionError(format!("no pipeline {}", spec.id)));
+        };
+        self.pipeline_config(spec)?;
+        if entry.state == RunState::Running {
+            // Same name, same consumer group / queue / session: the new
+            // pipeline resumes where the old one stopped.
+            self.halt(&spec.id).await;
+            if let Err(error) = self.run(spec).await {
+                if let Err(again) = self.run(&entry.spec).await {
+                    tracing::error!(pipeline = %spec.id, error = %again, "cannot restart the previous pipeline either");
+                }
+                return Err(error);
+            }
+        }
+        entry.spec = spec.clone();
+        Ok(())
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), ProvisionError> {
+        let mut entries = self.entries.lock().await;
+        if entries.remove(id).is_none() {
+            return Ok(());
+        }
+        self.halt(id).await;
+        // Nothing resumes this pipeline: drop what its source kept.
+        let queues = self.plane.lock().await.queues(&self.broker);
+        if let Ok(queues) = queues
+            && let Err(error) = queues.delete_consumer(&consumer_name(id)).await
+        {
+            tracing::warn!(pipeline = %id, %error, "cannot remove the consumer state of a stopped pipeline");
+        }
+        Ok(())
+    }
+
+    async fn pause(&self, id: &str) -> Result<(), ProvisionError> {
+        let mut entries = self.entries.lock().await;
+        let Some(entry) = entries.get_mut(id) else {
+            return Err(ProvisionError(format!("no pipeline {id}")));
+        };
+        if entry.state == RunState::Running {
+            self.halt(id).await;
+            entry.state = RunState::Paused;
+        }
+        Ok(())
+    }
+
+    async fn resume(&self, id: &str) -> Result<(), ProvisionError> {
+        let mut entries = self.entries.lock().await;
+        let Some(entry) = entries.get_mut(id) else {
+            return Err(ProvisionError(format!("no pipeline {id}")));
+        };
+        if entry.state == RunState::Paused {
+            self.run(&entry.spec).await?;
+            entry.state = RunState::Running;
+        }
+        Ok(())
+    }
+
+    async fn status(&self, id: &str) -> Result<Option<PipelineStatus>, ProvisionError> {
+        let state = match self.entries.lock().await.get(id) {
+            Some(entry) => entry.state,
+            None => return Ok(None),
+        };
+        let plane = self.plane.lock().await;
+        let status = match (state, plane.pipeline(id)) {
+            (RunState::Paused, _) => PipelineStatus {
+                state: "paused".into(),
+                detail: String::new(),
+            },
+            (RunState::Running, Some(pipeline)) => {
+                let m = pipeline.metrics().snapshot();
+                PipelineStatus {
+                    state: "running".into(),
+                    detail: format!(
+                        "events_in={} events_out={} filtered={} errors={} dead_lettered={}",
+                        m.events_in,
+                        m.events_out,
+                        m.events_filtered,
+                        m.decode_errors
+                            + m.process_errors
+                            + m.encode_errors
+                            + m.publish_failures
+                            + m.unroutable,
+                        m.dead_lettered
+                    ),
+                }
+            }
+            (RunState::Running, None) => PipelineStatus {
+                state: "failed".into(),
+                detail: "the pipeline is not running".into(),
+            },
+        };
+        Ok(Some(status))
+    }
+}

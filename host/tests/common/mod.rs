@@ -1,0 +1,210 @@
+//! What the end-to-end tests of the binaries share: free ports, a `fnaa
+//! serve` child process killed when the test ends, and raw FNAP sessions.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port free for both TCP and UDP on 127.0.0.1 (DNS listens on both).
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A running `fnaa serve`, killed when the test ends, however it ends.
+pub struct Host {
+    child: Child,
+    log: PathBuf,
+    pub fnap_port: u16,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Host {
+    /// Starts `fnaa serve --config <config>` (logging to `<dir>/fnaa.log`)
+    /// and waits until it accepts FNAP connections on `fnap_port`.
+    pub fn start(dir: &Path, config: &Path, fnap_port: u16) -> Host {
+        let log = dir.join("fnaa.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_fnaa"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let host = Host {
+            child,
+            log,
+            fnap_port,
+        };
+        drop(host.connect());
+        host
+    }
+
+    /// What the host logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A TCP connection to the FNAP port (retried for up to 60 s while the
+    /// host starts).
+    pub fn connect(&self) -> TcpStream {
+        let started = Instant::now();
+        let stream = loop {
+            match TcpStream::connect(("127.0.0.1", self.fnap_port)) {
+                Ok(stream) => break stream,
+                Err(_) if started.elapsed() < Duration::from_secs(60) => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => panic!(
+                    "fnaa serve did not listen within 60 s ({e}); its log:\n{}",
+                    self.log()
+                ),
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+    }
+
+    /// An FNAP session past the greeting, authenticated with PLAIN.
+    pub fn session(&self, user: &str, password: &str) -> Session {
+        let mut reader = BufReader::new(self.connect());
+        let mut greeting = String::new();
+        reader.read_line(&mut greeting).unwrap();
+        assert!(greeting.starts_with("220 "), "greeting: {greeting}");
+        let mut session = Session(reader);
+        assert_eq!(session.send("AUTHENTICATE PLAIN"), ["220 OK"]);
+        let token = base64_plain(user, password);
+        assert_eq!(session.send(&token), ["220 Authenticated"]);
+        session
+    }
+}
+
+/// `\0user\0password` in base64 (SASL PLAIN, RFC 4616).
+fn base64_plain(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
+}
+
+/// A raw FNAP session.
+pub struct Session(BufReader<TcpStream>);
+
+impl Session {
+    /// Sends `command`, returns the reply lines up to the final one (the
+    /// `220 OK` closing a `220 DATA` block, or the single reply line).
+    pub fn send(&mut self, command: &str) -> Vec<String> {
+        self.0
+            .get_mut()
+            .write_all(format!("{command}\r\n").as_bytes())
+            .unwrap();
+        let mut lines: Vec<String> = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.0.read_line(&mut line).unwrap() > 0,
+                "server closed after {lines:?} (command {command})"
+            );
+            let line = line.trim_end().to_owned();
+            let in_data = lines.first().is_some_and(|l| l == "220 DATA");
+            let done = if in_data {
+                line.starts_with("220 OK")
+            } else {
+                line != "220 DATA" && line.as_bytes().get(3) != Some(&b'-')
+            };
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    /// Sends `command` and asserts the reply starts with `220`.
+    pub fn ok(&mut self, command: &str) -> Vec<String> {
+        let reply = self.send(command);
+        assert!(
+            reply.last().is_some_and(|l| l.starts_with("220")),
+            "{command} -> {reply:?}"
+        );
+        reply
+    }
+}
+
+/// Adds user `name` with password `password` owning `namespace`, through
+/// `fnaa user add` while the host is stopped.
+pub fn add_user(config: &Path, name: &str, password: &str, namespace: &str) {
+    let added = Command::new(env!("CARGO_BIN_EXE_fnaa"))
+        .args([
+            "user",
+            "add",
+            name,
+            "--namespace",
+            namespace,
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .env("FNAA_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "fnaa user add: {}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+}
+
+/// The configuration of a host in `dir` on the given ports, plus `extra`
+/// TOML (e.g. `[flows]` and `[brokers]` sections).
+pub fn write_config(
+    dir: &Path,
+    fnap_port: u16,
+    dns_port: u16,
+    mqtt_port: u16,
+    extra: &str,
+) -> PathBuf {
+    let path = dir.join("fnaa.toml");
+    let config = format!(
+        r#"
+[runtime]
+cache_dir = "{dir}/cache"
+
+[fnap]
+listen = "127.0.0.1:{fnap_port}"
+hostname = "localhost"
+login_failure_delay_ms = 0
+
+[grpc]
+listen = "127.0.0.1:0"
+
+[store]
+path = "{dir}/control.redb"
+
+[dns.registry]
+type = "embedded"
+listen = "127.0.0.1:{dns_port}"
+
+[brokers.embedded_mqtt]
+listen = "127.0.0.1:{mqtt_port}"
+
+{extra}
+"#,
+        dir = dir.display()
+    );
+    std::fs::write(&path, config).unwrap();
+    path
+}
