@@ -72,12 +72,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_flows_example_parses() {
-        let text = include_str!("../../examples/flows.toml");
+    fn the_example_parses() {
+        let text = include_str!("../../examples/fnaa.toml");
         let config = Config::parse(text).unwrap();
         assert_eq!(config.flows.broker, "rabbit");
         assert_eq!(config.flows.advertise, ["rabbit.unix.ar:5672"]);
         assert!(config.brokers.connections.contains_key("rabbit"));
+        assert_eq!(config.pipelines.len(), 1);
+        assert_eq!(config.fnap.hostname, "fnaa.unix.ar");
     }
 
     #[test]
