@@ -355,7 +355,7 @@ impl DataPlane {
             format!("pipeline `{}` source (broker `{}`)", p.name, s.broker),
             p.retry.reminder_interval(),
         ));
-        let client_id = format!("fnaa-{}-source", p.name);
+        let client_id = client_id(&format!("fnaa-{}-source", p.name));
         let sections = [
             ("kafka", s.kafka.is_some()),
             ("mqtt", s.mqtt.is_some()),
@@ -403,7 +403,7 @@ impl DataPlane {
             format!("pipeline `{}` {role} (broker `{}`)", p.name, s.broker),
             p.retry.reminder_interval(),
         ));
-        let client_id = format!("fnaa-{}-{role}", p.name);
+        let client_id = client_id(&format!("fnaa-{}-{role}", p.name));
         let sections = [
             ("kafka", s.kafka.is_some()),
             ("mqtt", s.mqtt.is_some()),
@@ -435,6 +435,16 @@ impl DataPlane {
             }
         })
     }
+}
+
+/// A client id brokers accept: rumqttd refuses `+ $ # /` (and rumqttd
+/// 0.20 then fails every later connection of the same id, bytebeamio/rumqtt
+/// #1062), so they become `_`.
+fn client_id(wanted: &str) -> String {
+    wanted
+        .chars()
+        .map(|c| if "+$#/".contains(c) { '_' } else { c })
+        .collect()
 }
 
 /// At most the settings section of the broker's own kind.

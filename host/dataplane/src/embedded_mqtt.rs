@@ -48,6 +48,12 @@ pub struct EmbeddedMqttConfig {
     /// Optional MQTT 5 listener address (rumqttd serves one protocol
     /// version per port).
     pub listen_v5: Option<SocketAddr>,
+    /// Optional MQTT 3.1.1 listener over TLS (e.g. `0.0.0.0:8883`, what
+    /// gateways on other machines should use); needs `tls`. Clients must
+    /// connect by host name: an IP address sent as TLS SNI is refused.
+    pub tls_listen: Option<SocketAddr>,
+    /// Certificate and key of `tls_listen` (`[brokers.embedded_mqtt.tls]`).
+    pub tls: Option<EmbeddedTls>,
     /// Largest message accepted, in bytes.
     #[serde(default = "default_max_payload")]
     pub max_payload_bytes: usize,
@@ -58,6 +64,48 @@ pub struct EmbeddedMqttConfig {
     /// which is why the default listener is on the loopback interface only.
     #[serde(default)]
     pub users: BTreeMap<String, Secret>,
+}
+
+/// The TLS identity of the embedded broker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedTls {
+    /// PEM file with the certificate chain, leaf first.
+    pub certificate: std::path::PathBuf,
+    /// PEM file with the private key (PKCS #8, PKCS #1 or SEC1).
+    pub private_key: std::path::PathBuf,
+}
+
+impl EmbeddedTls {
+    /// Reads both files now, for an error that names the bad one (rumqttd
+    /// would only fail each TLS connection later).
+    fn check(&self) -> Result<(), EmbeddedError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| EmbeddedError::Tls(format!("{}: {e}", path.display())))
+        };
+        let pem = read(&self.certificate)?;
+        let certificates = rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EmbeddedError::Tls(format!("{}: {e}", self.certificate.display())))?;
+        if certificates.is_empty() {
+            return Err(EmbeddedError::Tls(format!(
+                "{}: no PEM certificate",
+                self.certificate.display()
+            )));
+        }
+        let pem = read(&self.private_key)?;
+        match rustls_pemfile::private_key(&mut pem.as_slice()) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(EmbeddedError::Tls(format!(
+                "{}: no PEM private key",
+                self.private_key.display()
+            ))),
+            Err(e) => Err(EmbeddedError::Tls(format!(
+                "{}: {e}",
+                self.private_key.display()
+            ))),
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -78,6 +126,8 @@ impl Default for EmbeddedMqttConfig {
             mode: EmbeddedMode::Auto,
             listen: default_listen(),
             listen_v5: None,
+            tls_listen: None,
+            tls: None,
             max_payload_bytes: default_max_payload(),
             max_connections: default_max_connections(),
             users: BTreeMap::new(),
@@ -99,6 +149,8 @@ pub enum EmbeddedError {
     NotListening(SocketAddr),
     #[error("cannot start the embedded MQTT broker thread: {0}")]
     Thread(std::io::Error),
+    #[error("embedded MQTT broker TLS: {0}")]
+    Tls(String),
 }
 
 /// A running embedded broker. It runs until the process exits (rumqttd has
@@ -107,9 +159,15 @@ pub enum EmbeddedError {
 pub struct EmbeddedMqtt {
     listen: SocketAddr,
     listen_v5: Option<SocketAddr>,
+    tls_listen: Option<SocketAddr>,
 }
 
-fn server(name: &str, listen: SocketAddr, config: &EmbeddedMqttConfig) -> rumqttd::ServerSettings {
+fn server(
+    name: &str,
+    listen: SocketAddr,
+    tls: Option<&EmbeddedTls>,
+    config: &EmbeddedMqttConfig,
+) -> rumqttd::ServerSettings {
     let auth = (!config.users.is_empty()).then(|| {
         config
             .users
@@ -120,7 +178,11 @@ fn server(name: &str, listen: SocketAddr, config: &EmbeddedMqttConfig) -> rumqtt
     rumqttd::ServerSettings {
         name: name.to_owned(),
         listen,
-        tls: None,
+        tls: tls.map(|t| rumqttd::TlsConfig::Rustls {
+            capath: None,
+            certpath: t.certificate.display().to_string(),
+            keypath: t.private_key.display().to_string(),
+        }),
         next_connection_delay_ms: 1,
         connections: rumqttd::ConnectionSettings {
             connection_timeout_ms: 60_000,
@@ -136,7 +198,24 @@ fn server(name: &str, listen: SocketAddr, config: &EmbeddedMqttConfig) -> rumqtt
 impl EmbeddedMqtt {
     /// Starts the broker and waits until it accepts connections.
     pub async fn start(config: &EmbeddedMqttConfig) -> Result<EmbeddedMqtt, EmbeddedError> {
-        for addr in std::iter::once(config.listen).chain(config.listen_v5) {
+        let tls = match (config.tls_listen, &config.tls) {
+            (Some(_), Some(tls)) => {
+                tls.check()?;
+                Some(tls)
+            }
+            (Some(_), None) => {
+                return Err(EmbeddedError::Tls(
+                    "`tls_listen` needs [brokers.embedded_mqtt.tls] with `certificate` and `private_key`".into(),
+                ));
+            }
+            (None, _) => None,
+        };
+        let listeners = || {
+            std::iter::once(config.listen)
+                .chain(config.listen_v5)
+                .chain(config.tls_listen)
+        };
+        for addr in listeners() {
             // Check the port first, for an error that names it (rumqttd only
             // logs a failed bind from its own thread).
             TcpListener::bind(addr).map_err(|source| EmbeddedError::Bind { addr, source })?;
@@ -152,13 +231,25 @@ impl EmbeddedMqtt {
                 initialized_filters: None,
                 shared_subscriptions_strategy: Default::default(),
             },
-            v4: Some(HashMap::from([(
-                "1".to_owned(),
-                server("fnaa-embedded-v4", config.listen, config),
-            )])),
-            v5: config
-                .listen_v5
-                .map(|l| HashMap::from([("1".to_owned(), server("fnaa-embedded-v5", l, config))])),
+            v4: Some(
+                std::iter::once((
+                    "1".to_owned(),
+                    server("fnaa-embedded-v4", config.listen, None, config),
+                ))
+                .chain(config.tls_listen.map(|l| {
+                    (
+                        "2".to_owned(),
+                        server("fnaa-embedded-v4-tls", l, tls, config),
+                    )
+                }))
+                .collect(),
+            ),
+            v5: config.listen_v5.map(|l| {
+                HashMap::from([(
+                    "1".to_owned(),
+                    server("fnaa-embedded-v5", l, None, config),
+                )])
+            }),
             ..Default::default()
         };
         std::thread::Builder::new()
@@ -170,7 +261,7 @@ impl EmbeddedMqtt {
                 }
             })
             .map_err(EmbeddedError::Thread)?;
-        for addr in std::iter::once(config.listen).chain(config.listen_v5) {
+        for addr in listeners() {
             let mut ready = false;
             for _ in 0..100 {
                 if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -183,16 +274,22 @@ impl EmbeddedMqtt {
                 return Err(EmbeddedError::NotListening(addr));
             }
         }
-        tracing::info!(listen = %config.listen, listen_v5 = ?config.listen_v5, "embedded MQTT broker started");
+        tracing::info!(listen = %config.listen, listen_v5 = ?config.listen_v5, tls_listen = ?config.tls_listen, "embedded MQTT broker started");
         Ok(EmbeddedMqtt {
             listen: config.listen,
             listen_v5: config.listen_v5,
+            tls_listen: config.tls_listen,
         })
     }
 
     /// The MQTT 3.1.1 listener.
     pub fn listen(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// The MQTT 3.1.1 listener over TLS, if any.
+    pub fn tls_listen(&self) -> Option<SocketAddr> {
+        self.tls_listen
     }
 
     /// The MQTT 5 listener, if any.
