@@ -87,7 +87,10 @@ impl Host {
         let mut reader = BufReader::new(self.connect());
         let mut greeting = String::new();
         reader.read_line(&mut greeting).unwrap();
-        assert!(greeting.starts_with("220 "), "greeting: {greeting}");
+        assert!(
+            greeting.starts_with("220 ") && greeting.trim_end().ends_with(" FNAA"),
+            "greeting: {greeting}"
+        );
         let mut session = Session(reader);
         assert_eq!(session.send("AUTHENTICATE PLAIN"), ["220 OK"]);
         let token = base64_plain(user, password);
