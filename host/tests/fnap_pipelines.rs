@@ -516,3 +516,31 @@ fn flows_on_kafka_are_topics_and_processors_move_events() {
         assert_eq!(admin.partitions("out.flows.unix.ar").await.unwrap(), Some(1));
     });
 }
+
+#[test]
+fn a_flow_whose_queue_cannot_be_created_is_not_created_and_the_client_learns_why() {
+    // A Kafka broker that is not there: nothing listens on this port.
+    let down = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let (fnap_port, dns_port, mqtt) = (free_port(), free_port(), free_port());
+    let extra = format!(
+        "[flows]\nbroker = \"kafka\"\n\n[brokers.connections.kafka]\ntype = \"kafka\"\nbootstrap_servers = \"127.0.0.1:{down}\"\n"
+    );
+    let config = write_config(dir.path(), fnap_port, dns_port, mqtt, &extra);
+    add_user(&config, "test", "test", "flows.unix.ar");
+    let host = Host::start(dir.path(), &config, fnap_port);
+    let mut fnap = host.session("test", "test");
+    let reply = fnap.send("CREATE FLOW time.flows.unix.ar");
+    let text = reply.join("\n");
+    assert!(
+        text.starts_with('4') && text.contains("cannot create the queue of time.flows.unix.ar"),
+        "{reply:?}"
+    );
+    let listed = fnap.ok("LIST FLOWS");
+    assert!(
+        !listed.iter().any(|l| l.contains("time.flows.unix.ar")),
+        "nothing half-created: {listed:?}"
+    );
+    let described = fnap.send("DESCRIBE FLOW time.flows.unix.ar");
+    assert!(described[0].starts_with('5'), "{described:?}");
+}

@@ -129,18 +129,35 @@ pub struct TlsFiles {
 }
 
 /// `[grpc]`: the gRPC admin API (`host/control/proto/fnaa_control.proto`).
+///
+/// The API is served over TLS when `[grpc.tls]` is set, in clear text
+/// otherwise: without TLS, keep it on loopback or a private network, since
+/// operator tokens and user passwords cross it in every request. Failed
+/// logins count against the same per-address limit as FNAP's
+/// (`[fnap] login_failures_before_throttle`, `login_throttle_window_secs`,
+/// `login_failure_delay_ms`): a failure on either protocol counts for both.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcConfig {
-    /// Address of the gRPC listener; unset disables the API. The API is
-    /// not encrypted: keep it on loopback or a private network.
+    /// Address of the gRPC listener; unset disables the API. It speaks TLS
+    /// only when `tls` is set, and clear text only otherwise.
     pub listen: Option<SocketAddr>,
     /// File holding the operator token. A request carrying
     /// `authorization: Bearer <token>` acts as the operator (every
     /// namespace, user management); `authorization: Basic <base64
     /// user:password>` acts as that user with the same rights as in FNAP.
-    /// Unset: only user credentials are accepted.
+    /// Unset: only user credentials are accepted. A wrong token or password
+    /// gets `UNAUTHENTICATED` after `[fnap] login_failure_delay_ms`; once an
+    /// address has failed `[fnap] login_failures_before_throttle` times
+    /// within the window (over FNAP and gRPC together), its requests get
+    /// `RESOURCE_EXHAUSTED` until the window has passed, even with the
+    /// right credentials.
     pub admin_token_file: Option<PathBuf>,
+    /// Certificate and private key of the listener (`[grpc.tls]`, the same
+    /// two fields as `[fnap.tls]`, and may name the same files). Set: the
+    /// listener accepts only TLS (with ALPN `h2`), clients connect to
+    /// `https://`. Unset: clear text, `http://`.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for GrpcConfig {
@@ -148,6 +165,7 @@ impl Default for GrpcConfig {
         GrpcConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 50051))),
             admin_token_file: None,
+            tls: None,
         }
     }
 }

@@ -31,6 +31,7 @@ use std::sync::Arc;
 pub use tokio_util::sync::CancellationToken;
 
 use crate::config::ControlConfig;
+use crate::server::throttle::LoginThrottle;
 use crate::server::{FnapServer, ServerError};
 use crate::service::{Backends, Recovery, Service, ServiceError, ServicePolicy};
 use crate::store::{RedbStore, Store, StoreError};
@@ -78,7 +79,8 @@ impl ControlPlane {
     }
 
     /// Like [`ControlPlane::start`] with a store and, optionally, a TLS
-    /// acceptor of the caller's.
+    /// acceptor of the caller's for FNAP (instead of `[fnap.tls]`; the
+    /// gRPC listener always uses `[grpc.tls]`).
     pub async fn start_with_store(
         config: &ControlConfig,
         store: Arc<dyn Store>,
@@ -92,16 +94,27 @@ impl ControlPlane {
         let service = Arc::new(Service::new(store, backends, policy));
         let recovery = service.recover().await?;
         tracing::info!(?recovery, "state restored");
-        let fnap = match tls {
-            Some(tls) => {
-                FnapServer::bind_with_tls(config.fnap.clone(), Arc::clone(&service), Some(tls))
-                    .await?
-            }
-            None => FnapServer::bind(config.fnap.clone(), Arc::clone(&service)).await?,
+        let tls = match tls {
+            Some(tls) => Some(tls),
+            None => config
+                .fnap
+                .tls
+                .as_ref()
+                .map(server::tls::load_acceptor)
+                .transpose()?,
         };
+        // One count of failed logins per address for FNAP and gRPC.
+        let throttle = Arc::new(LoginThrottle::from_config(&config.fnap));
+        let fnap = FnapServer::bind_shared(
+            config.fnap.clone(),
+            Arc::clone(&service),
+            tls,
+            Arc::clone(&throttle),
+        )
+        .await?;
         let grpc = match config.grpc.listen {
             Some(_) => Some(
-                grpc::GrpcServer::bind(&config.grpc, Arc::clone(&service))
+                grpc::GrpcServer::bind(&config.grpc, Arc::clone(&service), throttle)
                     .await
                     .map_err(ControlError::Grpc)?,
             ),

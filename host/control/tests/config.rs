@@ -38,3 +38,21 @@ fn unknown_fields_are_named() {
         .to_string();
     assert!(error.contains("backend"), "{error}");
 }
+
+#[test]
+fn grpc_tls_section() {
+    let config: ControlConfig = toml::from_str(
+        "[grpc.tls]\ncertificate = \"/etc/fnaa/a.crt\"\nprivate_key = \"/etc/fnaa/a.key\"\n",
+    )
+    .unwrap();
+    let tls = config.grpc.tls.unwrap();
+    assert_eq!(tls.certificate, std::path::Path::new("/etc/fnaa/a.crt"));
+    assert_eq!(tls.private_key, std::path::Path::new("/etc/fnaa/a.key"));
+    assert!(ControlConfig::default().grpc.tls.is_none());
+    let error = toml::from_str::<ControlConfig>(
+        "[grpc.tls]\ncertificate = \"a\"\nprivate_key = \"b\"\nca = \"c\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("ca"), "{error}");
+}

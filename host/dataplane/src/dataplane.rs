@@ -261,7 +261,9 @@ impl DataPlane {
         let plugins = self.plugins.clone();
         let name = &p.name;
         if !p.routes.is_empty() && p.processors.is_empty() {
-            return Err("`routes` name output ports of the last processor, but there is none".into());
+            return Err(
+                "`routes` name output ports of the last processor, but there is none".into(),
+            );
         }
         if let Some((port, _)) = p.routes.iter().find(|(_, d)| d.is_empty()) {
             return Err(format!("route of port `{port}`: empty destination"));

@@ -245,10 +245,7 @@ impl EmbeddedMqtt {
                 .collect(),
             ),
             v5: config.listen_v5.map(|l| {
-                HashMap::from([(
-                    "1".to_owned(),
-                    server("fnaa-embedded-v5", l, None, config),
-                )])
+                HashMap::from([("1".to_owned(), server("fnaa-embedded-v5", l, None, config))])
             }),
             ..Default::default()
         };

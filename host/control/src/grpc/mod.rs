@@ -1,18 +1,24 @@
 //! The gRPC admin API (`proto/fnaa_control.proto`): the service's
-//! operations for operators and orchestrators, with FNAP's authorization.
+//! operations for operators and orchestrators, with FNAP's authorization,
+//! FNAP's throttling of failed logins and, with `[grpc.tls]`, over TLS.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::config::GrpcConfig;
 use crate::fnap::cmd::create::ProcessorSpec;
 use crate::names::DnsName;
+use crate::server::throttle::LoginThrottle;
 use crate::service::{Principal, ProcessorView, Service, ServiceError};
 use crate::store::{Flow, PluginRef, Processor, RunState, Subscription, Visibility};
 
@@ -24,15 +30,25 @@ pub mod pb {
 
 use pb::control_server::{Control, ControlServer};
 
+/// How long a client has to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A bound gRPC server.
 pub struct GrpcServer {
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     api: ControlApi,
 }
 
 impl GrpcServer {
-    /// Binds `[grpc] listen` and reads the operator token.
-    pub async fn bind(config: &GrpcConfig, service: Arc<Service>) -> Result<GrpcServer, String> {
+    /// Reads the operator token and the TLS identity of `[grpc.tls]` and
+    /// binds `[grpc] listen`. Failed logins are counted in `throttle`,
+    /// which the FNAP server shares.
+    pub(crate) async fn bind(
+        config: &GrpcConfig,
+        service: Arc<Service>,
+        throttle: Arc<LoginThrottle>,
+    ) -> Result<GrpcServer, String> {
         let address = config.listen.ok_or("[grpc] listen is not set")?;
         let admin_token = match &config.admin_token_file {
             Some(path) => {
@@ -49,14 +65,31 @@ impl GrpcServer {
             }
             None => None,
         };
+        let tls = match &config.tls {
+            Some(files) => {
+                let mut tls = crate::server::tls::load_server_config(files)
+                    .map_err(|e| format!("[grpc.tls]: {e}"))?;
+                tls.alpn_protocols = vec![b"h2".to_vec()];
+                Some(TlsAcceptor::from(Arc::new(tls)))
+            }
+            None => {
+                tracing::warn!(
+                    %address,
+                    "gRPC API without TLS: tokens and passwords cross the network in clear text"
+                );
+                None
+            }
+        };
         let listener = TcpListener::bind(address)
             .await
             .map_err(|e| format!("cannot listen on {address}: {e}"))?;
         Ok(GrpcServer {
             listener,
+            tls,
             api: ControlApi {
                 service,
                 admin_token,
+                throttle,
             },
         })
     }
@@ -70,20 +103,74 @@ impl GrpcServer {
 
     /// Serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.listener);
-        let served = tonic::transport::Server::builder()
-            .add_service(ControlServer::new(self.api))
-            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-            .await;
+        let router = tonic::transport::Server::builder().add_service(ControlServer::new(self.api));
+        let served = match self.tls {
+            Some(acceptor) => {
+                let incoming = tls_incoming(self.listener, acceptor, shutdown.clone());
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                    .await
+            }
+            None => {
+                let incoming = TcpListenerStream::new(self.listener);
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                    .await
+            }
+        };
         if let Err(error) = served {
             tracing::error!(%error, "gRPC server failed");
         }
     }
 }
 
+/// The connections of `listener` once their TLS handshake is done; each
+/// handshake runs in a task of its own so that a slow or silent client
+/// holds up no other. Ends on `shutdown` or when the server stops reading.
+fn tls_incoming(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    shutdown: CancellationToken,
+) -> ReceiverStream<std::io::Result<TlsStream<TcpStream>>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = sender.closed() => return,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, "gRPC accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = sender.send(Ok(stream)).await;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "gRPC TLS handshake failed");
+                    }
+                    Err(_) => tracing::debug!(%peer, "gRPC TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(receiver)
+}
+
 struct ControlApi {
     service: Arc<Service>,
     admin_token: Option<String>,
+    throttle: Arc<LoginThrottle>,
 }
 
 fn status(error: ServiceError) -> Status {
@@ -198,7 +285,8 @@ fn processor_pb(
 }
 
 impl ControlApi {
-    /// The caller, from the `authorization` metadata.
+    /// The caller, from the `authorization` metadata. Credentials are
+    /// checked with FNAP's throttling of failed logins per address.
     async fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
         let header = request
             .metadata()
@@ -206,14 +294,18 @@ impl ControlApi {
             .ok_or_else(|| Status::unauthenticated("missing authorization metadata"))?
             .to_str()
             .map_err(|_| Status::unauthenticated("malformed authorization metadata"))?;
+        let peer = request.remote_addr().map(|address| address.ip());
         if let Some(token) = header.strip_prefix("Bearer ") {
+            self.refuse_if_throttled(peer)?;
             return match &self.admin_token {
                 Some(expected)
                     if bool::from(expected.as_bytes().ct_eq(token.trim().as_bytes())) =>
                 {
                     Ok(Principal::Operator)
                 }
-                _ => Err(Status::unauthenticated("invalid operator token")),
+                _ => Err(self
+                    .login_failed(peer, "Bearer", "invalid operator token")
+                    .await),
             };
         }
         if let Some(encoded) = header.strip_prefix("Basic ") {
@@ -225,15 +317,39 @@ impl ControlApi {
             let (user, password) = text
                 .split_once(':')
                 .ok_or_else(|| Status::unauthenticated("malformed Basic credentials"))?;
-            return self
-                .service
-                .authenticate_password(user, password)
-                .await
-                .map_err(status);
+            self.refuse_if_throttled(peer)?;
+            return match self.service.authenticate_password(user, password).await {
+                Ok(principal) => Ok(principal),
+                Err(error @ ServiceError::AuthenticationFailed) => {
+                    Err(self.login_failed(peer, "Basic", &error.to_string()).await)
+                }
+                Err(error) => Err(status(error)),
+            };
         }
         Err(Status::unauthenticated(
             "authorization must be Bearer or Basic",
         ))
+    }
+
+    /// `resource_exhausted` while `peer` has failed too often.
+    fn refuse_if_throttled(&self, peer: Option<IpAddr>) -> Result<(), Status> {
+        match peer {
+            Some(address) if self.throttle.is_blocked(address) => Err(Status::resource_exhausted(
+                "too many failed logins from your address, try again later",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed login, waits `login_failure_delay_ms` and says
+    /// `unauthenticated`.
+    async fn login_failed(&self, peer: Option<IpAddr>, scheme: &str, text: &str) -> Status {
+        tracing::info!(peer = ?peer, scheme, "failed gRPC login");
+        if let Some(address) = peer {
+            self.throttle.record_failure(address);
+        }
+        tokio::time::sleep(self.throttle.failure_delay()).await;
+        Status::unauthenticated(text)
     }
 }
 

@@ -4,7 +4,7 @@
 
 mod commands;
 mod session;
-mod throttle;
+pub(crate) mod throttle;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -42,7 +42,7 @@ pub(crate) struct Shared {
     pub(crate) config: FnapConfig,
     pub(crate) service: Arc<Service>,
     pub(crate) tls: Option<TlsAcceptor>,
-    pub(crate) throttle: LoginThrottle,
+    pub(crate) throttle: Arc<LoginThrottle>,
 }
 
 /// A bound FNAP server; [`FnapServer::run`] serves it.
@@ -78,6 +78,18 @@ impl FnapServer {
         service: Arc<Service>,
         tls: Option<TlsAcceptor>,
     ) -> Result<FnapServer, ServerError> {
+        let throttle = Arc::new(LoginThrottle::from_config(&config));
+        FnapServer::bind_shared(config, service, tls, throttle).await
+    }
+
+    /// Like [`FnapServer::bind_with_tls`], counting failed logins in
+    /// `throttle` (shared with the gRPC API).
+    pub(crate) async fn bind_shared(
+        config: FnapConfig,
+        service: Arc<Service>,
+        tls: Option<TlsAcceptor>,
+        throttle: Arc<LoginThrottle>,
+    ) -> Result<FnapServer, ServerError> {
         if config.tls_listen.is_some() && tls.is_none() {
             return Err(ServerError::Config(
                 "[fnap] tls_listen needs [fnap.tls]".into(),
@@ -104,10 +116,6 @@ impl FnapServer {
         if tls.is_none() && config.plaintext_auth_allowed() {
             tracing::warn!("FNAP without TLS: passwords cross the network in clear text");
         }
-        let throttle = LoginThrottle::new(
-            config.login_failures_before_throttle,
-            Duration::from_secs(config.login_throttle_window_secs),
-        );
         Ok(FnapServer {
             shared: Arc::new(Shared {
                 config,
