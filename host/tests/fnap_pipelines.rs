@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Host, add_user, free_port, write_config};
+use common::{Host, TestHost, free_port, test_host};
 
 /// A `mosquitto_sub` on one topic, killed when dropped.
 struct Subscriber {
@@ -134,11 +134,14 @@ fn value<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
 
 #[test]
 fn subscriptions_and_processors_run_on_the_embedded_broker() {
-    let dir = tempfile::tempdir().unwrap();
-    let (fnap_port, dns_port, mqtt) = (free_port(), free_port(), free_port());
-    let config = write_config(dir.path(), fnap_port, dns_port, mqtt, "");
-    add_user(&config, "test", "test", "flows.unix.ar");
-    let host = Host::start(dir.path(), &config, fnap_port);
+    let TestHost {
+        dir,
+        config,
+        fnap_port,
+        mqtt_port: mqtt,
+        host,
+        ..
+    } = test_host("", "flows.unix.ar");
     let mut fnap = host.session("test", "test");
 
     fnap.ok("CREATE FLOW time.flows.unix.ar");
@@ -186,7 +189,11 @@ fn subscriptions_and_processors_run_on_the_embedded_broker() {
     assert_eq!(copied, ["a1", "a2", "t1", "t2"]);
 
     let described = fnap.ok("DESCRIBE PROCESSOR alarms.flows.unix.ar");
-    assert_eq!(value(&described, "status"), Some("running"), "{described:?}");
+    assert_eq!(
+        value(&described, "status"),
+        Some("running"),
+        "{described:?}"
+    );
     assert!(
         described
             .iter()
@@ -198,7 +205,10 @@ fn subscriptions_and_processors_run_on_the_embedded_broker() {
     // it stopped (its persistent MQTT session kept what came meanwhile).
     fnap.ok("PAUSE PROCESSOR alarms.flows.unix.ar");
     publish(mqtt, "time.flows.unix.ar", "a3", "time.alarm");
-    assert_eq!(alerts.received(Duration::from_secs(2)), Vec::<String>::new());
+    assert_eq!(
+        alerts.received(Duration::from_secs(2)),
+        Vec::<String>::new()
+    );
     fnap.ok("RESUME PROCESSOR alarms.flows.unix.ar");
     assert_eq!(alerts.expect(1), ["a3"], "log:\n{}", host.log());
     assert_eq!(mine.expect(1), ["a3"]);
@@ -245,16 +255,15 @@ fn subscriptions_and_processors_run_on_the_embedded_broker() {
     std::thread::sleep(Duration::from_millis(300));
     let _ = alerts.received(Duration::from_millis(300));
     publish(mqtt, "time.flows.unix.ar", "t9", "time.tick");
-    assert_eq!(alerts.received(Duration::from_secs(1)), Vec::<String>::new());
+    assert_eq!(
+        alerts.received(Duration::from_secs(1)),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
 fn processor_errors_name_the_problem_and_record_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (fnap_port, dns_port, mqtt) = (free_port(), free_port(), free_port());
-    let config = write_config(dir.path(), fnap_port, dns_port, mqtt, "");
-    add_user(&config, "test", "test", "flows.unix.ar");
-    let host = Host::start(dir.path(), &config, fnap_port);
+    let TestHost { host, .. } = test_host("", "flows.unix.ar");
     let mut fnap = host.session("test", "test");
     fnap.ok("CREATE FLOW in.flows.unix.ar");
     fnap.ok("CREATE FLOW out.flows.unix.ar");
@@ -264,11 +273,11 @@ fn processor_errors_name_the_problem_and_record_nothing() {
         ("PLUGIN ../../etc/passwd", "not a plugin name"),
         ("PLUGIN signal@9.9.9", "not 9.9.9"),
         ("PLUGIN kafka", "is a connector, not a processor"),
+        (r#"PLUGIN signal CONFIG {"typos":"x"}"#, "typos"),
         (
-            r#"PLUGIN signal CONFIG {"typos":"x"}"#,
-            "typos",
+            r#"PLUGIN signal CONFIG {"types":{"a":1}}"#,
+            "CONFIG key `types`",
         ),
-        (r#"PLUGIN signal CONFIG {"types":{"a":1}}"#, "CONFIG key `types`"),
     ];
     for (plugin, expected) in cases {
         let (head, config) = match plugin.split_once(" CONFIG ") {
@@ -362,14 +371,10 @@ fn flows_on_rabbitmq_are_exchanges_and_processors_move_events() {
     // Flow names are exchange names on a shared broker: unique per run.
     let tag = format!("t{}x{}", std::process::id(), free_port());
     let namespace = format!("{tag}.unix.ar");
-    let dir = tempfile::tempdir().unwrap();
-    let (fnap_port, dns_port, mqtt) = (free_port(), free_port(), free_port());
     let extra = format!(
         "[flows]\nbroker = \"rabbit\"\n\n[brokers.connections.rabbit]\ntype = \"amqp\"\nhost = \"127.0.0.1\"\nport = {rabbit}\n"
     );
-    let config = write_config(dir.path(), fnap_port, dns_port, mqtt, &extra);
-    add_user(&config, "test", "test", &namespace);
-    let host = Host::start(dir.path(), &config, fnap_port);
+    let TestHost { host, .. } = test_host(&extra, &namespace);
     let mut fnap = host.session("test", "test");
     let (input, output) = (format!("in.{namespace}"), format!("out.{namespace}"));
 
@@ -397,7 +402,16 @@ fn flows_on_rabbitmq_are_exchanges_and_processors_move_events() {
     let read = python(
         "pika publishes and reads",
         PIKA_PUBLISH_AND_READ,
-        &[&port, &input, &queue, "2", "clock.tick", "clock.alarm", "clock.tick", "door.alarm"],
+        &[
+            &port,
+            &input,
+            &queue,
+            "2",
+            "clock.tick",
+            "clock.alarm",
+            "clock.tick",
+            "door.alarm",
+        ],
     );
     assert_eq!(read, "e1 e3", "log:\n{}", host.log());
 
@@ -418,10 +432,15 @@ mod brokers;
 fn kafka_event(id: &str, kind: &str) -> fnaa_dataplane::transport::Message {
     fnaa_dataplane::transport::Message {
         content_type: Some("application/json".into()),
-        headers: [("ce_specversion", "1.0"), ("ce_id", id), ("ce_source", "/clock"), ("ce_type", kind)]
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
-            .collect(),
+        headers: [
+            ("ce_specversion", "1.0"),
+            ("ce_id", id),
+            ("ce_source", "/clock"),
+            ("ce_type", kind),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+        .collect(),
         payload: b"{}".to_vec(),
         ..Default::default()
     }
@@ -435,21 +454,20 @@ fn flows_on_kafka_are_topics_and_processors_move_events() {
     use fnaa_dataplane::transport::{DeliveryMode, Sink as _, Source as _};
 
     let tansu = brokers::Tansu::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (fnap_port, dns_port, mqtt) = (free_port(), free_port(), free_port());
     let extra = format!(
         "[flows]\nbroker = \"kafka\"\n\n[brokers.connections.kafka]\ntype = \"kafka\"\nbootstrap_servers = \"{}\"\n",
         tansu.bootstrap()
     );
-    let config = write_config(dir.path(), fnap_port, dns_port, mqtt, &extra);
-    add_user(&config, "test", "test", "flows.unix.ar");
-    let host = Host::start(dir.path(), &config, fnap_port);
+    let TestHost { host, .. } = test_host(&extra, "flows.unix.ar");
     let mut fnap = host.session("test", "test");
     fnap.ok("CREATE FLOW in.flows.unix.ar");
     fnap.ok("CREATE FLOW out.flows.unix.ar");
     let described = fnap.ok("DESCRIBE FLOW in.flows.unix.ar");
     assert_eq!(value(&described, "type"), Some("kafka"), "{described:?}");
-    assert_eq!(value(&described, "server"), Some(tansu.bootstrap().as_str()));
+    assert_eq!(
+        value(&described, "server"),
+        Some(tansu.bootstrap().as_str())
+    );
     fnap.ok(
         r#"CREATE PROCESSOR keep.flows.unix.ar PLUGIN signal INPUT in.flows.unix.ar OUTPUT out.flows.unix.ar CONFIG {"types":"*.alarm"}"#,
     );
@@ -474,7 +492,12 @@ fn flows_on_kafka_are_topics_and_processors_move_events() {
             monitor(),
         )
         .unwrap();
-        for (id, kind) in [("e0", "clock.tick"), ("e1", "clock.alarm"), ("e2", "clock.tick"), ("e3", "door.alarm")] {
+        for (id, kind) in [
+            ("e0", "clock.tick"),
+            ("e1", "clock.alarm"),
+            ("e2", "clock.tick"),
+            ("e3", "door.alarm"),
+        ] {
             let outcomes = sink.send(vec![kafka_event(id, kind)]).await.unwrap();
             assert!(outcomes.iter().all(|o| o.is_confirmed()), "{outcomes:?}");
         }
@@ -512,8 +535,15 @@ fn flows_on_kafka_are_topics_and_processors_move_events() {
     fnap.ok("DELETE FLOW in.flows.unix.ar");
     tokio.block_on(async {
         let admin = KafkaAdmin::new(&broker).unwrap();
-        assert_eq!(admin.partitions("in.flows.unix.ar").await.unwrap(), None, "topic deleted");
-        assert_eq!(admin.partitions("out.flows.unix.ar").await.unwrap(), Some(1));
+        assert_eq!(
+            admin.partitions("in.flows.unix.ar").await.unwrap(),
+            None,
+            "topic deleted"
+        );
+        assert_eq!(
+            admin.partitions("out.flows.unix.ar").await.unwrap(),
+            Some(1)
+        );
     });
 }
 
@@ -521,14 +551,10 @@ fn flows_on_kafka_are_topics_and_processors_move_events() {
 fn a_flow_whose_queue_cannot_be_created_is_not_created_and_the_client_learns_why() {
     // A Kafka broker that is not there: nothing listens on this port.
     let down = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let (fnap_port, dns_port, mqtt) = (free_port(), free_port(), free_port());
     let extra = format!(
         "[flows]\nbroker = \"kafka\"\n\n[brokers.connections.kafka]\ntype = \"kafka\"\nbootstrap_servers = \"127.0.0.1:{down}\"\n"
     );
-    let config = write_config(dir.path(), fnap_port, dns_port, mqtt, &extra);
-    add_user(&config, "test", "test", "flows.unix.ar");
-    let host = Host::start(dir.path(), &config, fnap_port);
+    let TestHost { host, .. } = test_host(&extra, "flows.unix.ar");
     let mut fnap = host.session("test", "test");
     let reply = fnap.send("CREATE FLOW time.flows.unix.ar");
     let text = reply.join("\n");

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Host, add_user, free_port, write_config};
+use common::{Host, TestHost, test_host};
 
 fn dig(dns_port: u16, name: &str, record: &str) -> String {
     let out = Command::new("dig")
@@ -34,11 +34,14 @@ fn dig(dns_port: u16, name: &str, record: &str) -> String {
 
 #[test]
 fn flows_created_over_fnap_are_published_and_resolved_through_dns() {
-    let dir = tempfile::tempdir().unwrap();
-    let (fnap_port, dns_port, mqtt_port) = (free_port(), free_port(), free_port());
-    let config = write_config(dir.path(), fnap_port, dns_port, mqtt_port, "");
-    add_user(&config, "test", "test", "flows.unix.ar");
-    let host = Host::start(dir.path(), &config, fnap_port);
+    let TestHost {
+        dir,
+        config,
+        fnap_port,
+        dns_port,
+        host,
+        ..
+    } = test_host("", "flows.unix.ar");
     let mut session = host.session("test", "test");
     session.ok("CREATE FLOW time.flows.unix.ar");
 

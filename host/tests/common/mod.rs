@@ -211,3 +211,32 @@ listen = "127.0.0.1:{mqtt_port}"
     std::fs::write(&path, config).unwrap();
     path
 }
+
+/// A host of a test's own: its directory, configuration and ports, user
+/// `test` (password `test`) owning a namespace, started.
+pub struct TestHost {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub fnap_port: u16,
+    pub dns_port: u16,
+    pub mqtt_port: u16,
+    pub host: Host,
+}
+
+/// Starts a [`TestHost`] configured with `extra` TOML whose user `test`
+/// owns `namespace`.
+pub fn test_host(extra: &str, namespace: &str) -> TestHost {
+    let dir = tempfile::tempdir().unwrap();
+    let (fnap_port, dns_port, mqtt_port) = (free_port(), free_port(), free_port());
+    let config = write_config(dir.path(), fnap_port, dns_port, mqtt_port, extra);
+    add_user(&config, "test", "test", namespace);
+    let host = Host::start(dir.path(), &config, fnap_port);
+    TestHost {
+        dir,
+        config,
+        fnap_port,
+        dns_port,
+        mqtt_port,
+        host,
+    }
+}
