@@ -85,7 +85,10 @@ mod tests {
     #[test]
     fn flows_default_to_the_embedded_broker_and_unknown_fields_are_named() {
         assert_eq!(Config::parse("").unwrap().flows.broker, "embedded");
-        let error = format!("{:#}", Config::parse("[flows]\nbrokr = \"x\"\n").unwrap_err());
+        let error = format!(
+            "{:#}",
+            Config::parse("[flows]\nbrokr = \"x\"\n").unwrap_err()
+        );
         assert!(error.contains("brokr"), "{error}");
     }
 }

@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use fnaa_control::names::DnsName;
 use fnaa_control::provision::{
-    FlowProvisioner, PipelineController, PipelineKind, PipelineSpec, PipelineStatus,
-    ProvisionError,
+    FlowProvisioner, PipelineController, PipelineKind, PipelineSpec, PipelineStatus, ProvisionError,
 };
 use fnaa_control::store::{BrokerBinding, PluginRef, RunState};
 use fnaa_dataplane::queues::{FlowQueues, TopicLayout};
@@ -236,7 +235,11 @@ impl DataPlanePipelines {
                 )));
             }
         }
-        let topics: Vec<&str> = spec.inputs.iter().map(|e| e.binding.topic.as_str()).collect();
+        let topics: Vec<&str> = spec
+            .inputs
+            .iter()
+            .map(|e| e.binding.topic.as_str())
+            .collect();
         let outputs: Vec<&str> = spec
             .outputs
             .iter()
@@ -279,9 +282,7 @@ impl DataPlanePipelines {
                 serde_json::json!({ "amqp": { "exchange": first_output, "mandatory": false } }),
             ),
             other => {
-                return Err(ProvisionError(format!(
-                    "no pipelines on {other} brokers"
-                )));
+                return Err(ProvisionError(format!("no pipelines on {other} brokers")));
             }
         };
         let mut source = source;

@@ -2,5 +2,5 @@
 //! (`fnaa_control::provision`): DNS records through the Flow Name Service,
 //! broker queues and pipelines through the data plane.
 
-pub mod dns;
 pub mod dataplane;
+pub mod dns;

@@ -189,7 +189,9 @@ fn plugin_catalog(
         let name = plugin.name.as_str();
         let unsafe_name = name.is_empty()
             || name.starts_with('/')
-            || name.split('/').any(|part| part.is_empty() || part.starts_with('.'));
+            || name
+                .split('/')
+                .any(|part| part.is_empty() || part.starts_with('.'));
         if unsafe_name {
             return Err(format!("`{name}` is not a plugin name"));
         }
@@ -205,7 +207,10 @@ fn plugin_catalog(
                 .version
                 .as_ref()
                 .map(|v| dir.join(format!("{name}@{v}.wasm")));
-            for path in versioned.into_iter().chain([dir.join(format!("{name}.wasm"))]) {
+            for path in versioned
+                .into_iter()
+                .chain([dir.join(format!("{name}.wasm"))])
+            {
                 if path.is_file() {
                     let loaded = runtime
                         .load_file(&path)
