@@ -13,10 +13,26 @@
 //! Every pipeline runs `at-least-once` (the default): a message is
 //! acknowledged at its source only after the sink broker confirmed it.
 //!
+//! Rates are steady rates at the counting consumer: from the arrival that
+//! brings the count past a quarter of the events to the last arrival (so
+//! neither side's start-up nor a pipeline's first whole batch counts); the
+//! time column is the time all the events take at that rate.
+//!
 //! ```text
 //! cargo bench -p fnaa-dataplane --bench brokers              # 20 000 events, 3 rounds
 //! cargo bench -p fnaa-dataplane --bench brokers -- 50000 5   # events per run, rounds
 //! ```
+//!
+//! Environment: `BENCH_ONLY=mqtt|amqp|kafka|latency` runs one part;
+//! `BENCH_VERBOSE=1` prints the pipelines' counters, the arrival timeline
+//! and (MQTT) the CPU time of each broker and of this process;
+//! `BENCH_MQTT_BATCH` (2000), `BENCH_KAFKA_BATCH` (2000),
+//! `BENCH_KAFKA_LINGER_MS` (2) set the pipelines' batches;
+//! `BENCH_MQTT_PRODUCER_CHUNK` (1000) is how many events the MQTT
+//! producer publishes before it waits for their PUBACKs;
+//! `BENCH_KAFKA_SCALE` (5) multiplies the events of the Kafka part;
+//! `BENCH_KAFKA_FETCH_WAIT_MS` (10) is every Kafka consumer's
+//! `fetch.wait.max.ms`.
 //!
 //! Needs mosquitto, RabbitMQ on 127.0.0.1:5672 with `rabbitmq_shovel`
 //! enabled, tansu, kcat (see `tests/common`).
@@ -102,8 +118,15 @@ fn sent_us(e: &Event) -> Option<u64> {
     v["sent_us"].as_u64()
 }
 
-/// Receives until `n` distinct event ids arrived; returns the time it took
-/// and the per-event latencies (µs), decoding with `binding`.
+/// Receives until `n` distinct event ids arrived, decoding with `binding`;
+/// returns the time `n` events take at the steady rate and the per-event
+/// latencies (µs).
+///
+/// The steady rate is measured from the arrival that brings the count past
+/// a quarter of `n` to the last arrival: it leaves out the start-up of
+/// either side (connecting, joining a consumer group, the first fetch) and
+/// the first burst (a pipeline delivers whole batches, a first-to-last
+/// measurement would count its first batch as if it took no time).
 async fn drain(
     source: &mut dyn Source,
     binding: Binding,
@@ -113,7 +136,10 @@ async fn drain(
 ) -> (Duration, Vec<u64>) {
     let mut codec = BindingCodec::new(binding, &[]).unwrap();
     let start = Instant::now();
-    let mut first = None;
+    let mut quarter: Option<(Instant, usize)> = None;
+    let mut last = start;
+    // (time since start, events seen) after every receive, for BENCH_VERBOSE.
+    let mut timeline: Vec<(f64, usize)> = Vec::new();
     let mut seen = HashSet::with_capacity(n);
     let mut latencies = Vec::with_capacity(n);
     while seen.len() < n && start.elapsed() < timeout {
@@ -123,7 +149,7 @@ async fn drain(
             continue;
         };
         let batch = batch.unwrap();
-        first.get_or_insert_with(Instant::now);
+        let arrived = Instant::now();
         let now = now_us();
         for r in &batch {
             // A `kcat -C | kcat -P` pipe copies values only: its output has
@@ -138,6 +164,11 @@ async fn drain(
                 seen.insert(e.id);
             }
         }
+        last = arrived;
+        timeline.push(((arrived - start).as_secs_f64(), seen.len()));
+        if quarter.is_none() && seen.len() >= n / 4 {
+            quarter = Some((arrived, seen.len()));
+        }
         source
             .acker()
             .ack(batch.into_iter().map(|r| r.token).collect())
@@ -145,7 +176,132 @@ async fn drain(
             .unwrap();
     }
     assert_eq!(seen.len(), n, "only {} of {n} events arrived", seen.len());
-    (first.map_or(Duration::ZERO, |f| f.elapsed()), latencies)
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        let at = |fraction: f64| {
+            timeline
+                .iter()
+                .find(|(_, count)| *count as f64 >= fraction * n as f64)
+                .map_or(f64::NAN, |(t, _)| *t)
+        };
+        eprintln!(
+            "   arrivals (s after the consumer started): first {:.3}, 25% {:.3}, 50% {:.3}, 75% {:.3}, all {:.3}",
+            at(0.0),
+            at(0.25),
+            at(0.5),
+            at(0.75),
+            at(1.0)
+        );
+    }
+    let steady = match quarter {
+        Some((at, count)) if count < n && last > at => {
+            (last - at).mul_f64(n as f64 / (n - count) as f64)
+        }
+        // Everything came at once: no rate to measure, say so loudly.
+        _ => Duration::from_secs(1_000_000),
+    };
+    (steady, latencies)
+}
+
+/// [`drain`] on `consumer`, with `copier` started only once the consumer
+/// consumes (so that it counts from the first copied event on, whatever
+/// its own start-up takes); returns what both returned.
+async fn drain_copied<T>(
+    consumer: &mut dyn Source,
+    binding: Binding,
+    n: usize,
+    copier: impl std::future::Future<Output = T>,
+) -> ((Duration, Vec<u64>), T) {
+    let ready = consumer.ready();
+    let copy = async move {
+        ready.await;
+        copier.await
+    };
+    tokio::join!(
+        drain(
+            consumer,
+            binding,
+            n,
+            Duration::from_secs(300),
+            Duration::from_millis(2)
+        ),
+        copy
+    )
+}
+
+/// With `BENCH_VERBOSE` set, prints a pipeline's counters (batches, batch
+/// and stage latencies) to stderr.
+fn report_plane(plane: &DataPlane) {
+    if std::env::var_os("BENCH_VERBOSE").is_none() {
+        return;
+    }
+    for (name, m) in plane.metrics() {
+        eprintln!(
+            "   {name}: {} in, {} out, {} batches (avg {:.0}), batch p50 {} us p99 {} us, stage p50 {} us p99 {} us",
+            m.events_in,
+            m.events_out,
+            m.batches,
+            m.events_in as f64 / m.batches.max(1) as f64,
+            m.batch_latency_p50_us,
+            m.batch_latency_p99_us,
+            m.stage_latency_p50_us,
+            m.stage_latency_p99_us
+        );
+    }
+}
+
+/// CPU time (user + system, seconds) of this process, or of the processes
+/// whose command line contains `needle`.
+fn cpu_seconds(needle: Option<&str>) -> f64 {
+    let ticks = |stat: &str| -> f64 {
+        // Fields after the command name (which may contain spaces).
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let (u, s) = (
+            f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0),
+            f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0),
+        );
+        (u + s) / 100.0
+    };
+    match needle {
+        None => std::fs::read_to_string("/proc/self/stat").map_or(0.0, |s| ticks(&s)),
+        Some(needle) => std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+            })
+            .map(|e| std::fs::read_to_string(e.path().join("stat")).map_or(0.0, |s| ticks(&s)))
+            .sum(),
+    }
+}
+
+/// With `BENCH_VERBOSE` set, prints the CPU time brokers A and B and this
+/// process (producer, consumer and, for fnaa, the pipeline) used since
+/// `before`.
+fn report_cpu(label: &str, a: &common::Mosquitto, b: &common::Mosquitto, before: (f64, f64, f64)) {
+    if std::env::var_os("BENCH_VERBOSE").is_none() {
+        return;
+    }
+    let (ca, cb) = (
+        a.conf().display().to_string(),
+        b.conf().display().to_string(),
+    );
+    eprintln!(
+        "   {label}: CPU s: broker A {:.2}, broker B {:.2}, bench process {:.2}",
+        cpu_seconds(Some(&ca)) - before.0,
+        cpu_seconds(Some(&cb)) - before.1,
+        cpu_seconds(None) - before.2
+    );
+}
+
+fn cpu_now(a: &common::Mosquitto, b: &common::Mosquitto) -> (f64, f64, f64) {
+    (
+        cpu_seconds(Some(&a.conf().display().to_string())),
+        cpu_seconds(Some(&b.conf().display().to_string())),
+        cpu_seconds(None),
+    )
 }
 
 fn percentile(v: &mut [u64], q: f64) -> u64 {
@@ -239,6 +395,7 @@ async fn mqtt(n: usize) -> Vec<Row> {
         let plane = DataPlane::start(&doc.brokers, &doc.pipelines, wasm_plugins())
             .await
             .unwrap();
+        let before = cpu_now(&a, &b);
         rows.push(
             mqtt_run(
                 "MQTT -> MQTT",
@@ -251,6 +408,8 @@ async fn mqtt(n: usize) -> Vec<Row> {
             )
             .await,
         );
+        report_cpu("fnaa", &a, &b, before);
+        report_plane(&plane);
         plane.shutdown(Duration::from_secs(5)).await;
     }
     // Mosquitto's bridge: B connects to A and pulls bench/in into B.
@@ -261,6 +420,7 @@ async fn mqtt(n: usize) -> Vec<Row> {
             a.port
         ));
         tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = cpu_now(&a, &b);
         rows.push(
             mqtt_run(
                 "MQTT -> MQTT",
@@ -273,6 +433,7 @@ async fn mqtt(n: usize) -> Vec<Row> {
             )
             .await,
         );
+        report_cpu("bridge", &a, &b, before);
     }
     rows
 }
@@ -297,7 +458,13 @@ async fn mqtt_run(
     .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut sink_config = MqttSinkConfig::new(in_topic);
-    sink_config.max_inflight = 1000;
+    // The producer publishes `chunk` events, waits for their PUBACKs, and
+    // so on: it paces both variants alike.
+    let chunk: usize = std::env::var("BENCH_MQTT_PRODUCER_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    sink_config.max_inflight = u16::try_from(chunk).unwrap_or(u16::MAX);
     let mut producer = MqttSink::new(
         &MqttBrokerConfig::new("127.0.0.1", a, MqttVersion::V5),
         &sink_config,
@@ -309,7 +476,7 @@ async fn mqtt_run(
     let codec = BindingCodec::new(Binding::Mqtt, &[("mode".into(), "structured".into())]).unwrap();
     let start = Instant::now();
     let produce = tokio::spawn(async move {
-        for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        for chunk in (0..n).collect::<Vec<_>>().chunks(chunk) {
             let messages: Vec<Message> = chunk
                 .iter()
                 .map(|&i| codec.encode(&event(i)).unwrap())
@@ -438,6 +605,7 @@ async fn amqp(n: usize) -> Vec<Row> {
         let _ = start;
         rows.push(row("AMQP -> AMQP", variant, n, elapsed, Vec::new()));
         if let Some(p) = plane {
+            report_plane(&p);
             p.shutdown(Duration::from_secs(5)).await;
         } else {
             let _ = Command::new("rabbitmqctl")
@@ -456,6 +624,30 @@ async fn amqp(n: usize) -> Vec<Row> {
 /// Kafka -> Kafka on tansu. `n` events wait in a topic; the pipeline (or a
 /// kcat pipe) copies them to another topic; a consumer counts them there.
 async fn kafka(n: usize) -> Vec<Row> {
+    // A copy of 20,000 events lasts ~0.1 s on tansu, too short for a steady
+    // rate (one fetch or one batch more or less changes it by half): the
+    // Kafka part moves `BENCH_KAFKA_SCALE` (default 5) times more.
+    let scale: usize = std::env::var("BENCH_KAFKA_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let n = n * scale.max(1);
+    // tansu 0.6 answers every fetch only after sleeping half of the
+    // consumer's `fetch.wait.max.ms` (librdkafka's default: 500 ms), data
+    // or not: with the default every copier would move ~1 MB per 250 ms.
+    // Every consumer here (ours, `kcat -C`, the counting one) waits 10 ms.
+    let fetch_wait: u64 = std::env::var("BENCH_KAFKA_FETCH_WAIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let kbatch: usize = std::env::var("BENCH_KAFKA_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let klinger: u64 = std::env::var("BENCH_KAFKA_LINGER_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let tansu = common::Tansu::start();
     let broker = KafkaBrokerConfig::new(tansu.bootstrap());
     let admin = KafkaAdmin::new(&broker).unwrap();
@@ -465,13 +657,11 @@ async fn kafka(n: usize) -> Vec<Row> {
         let (t_in, t_out) = (common::unique("bench-in"), common::unique("bench-out"));
         admin.create_topic(&t_in, 1, 1).await.unwrap();
         admin.create_topic(&t_out, 1, 1).await.unwrap();
-        // One record per produce batch: tansu 0.6 miscounts the end offset
-        // of multi-record batches, and `kcat -e` stops at that end.
-        let mut preload = KafkaSinkConfig::new(&t_in);
-        preload.properties.insert(
-            "batch.num.messages".into(),
-            fnaa_dataplane::secret::Secret::new("1"),
-        );
+        // Preloaded the way producers write: many records per produce
+        // batch. (tansu 0.6 miscounts the end offset of multi-record
+        // batches, so `kcat -C` stops after `n` messages (`-c`), not at the
+        // end of the topic (`-e`).)
+        let preload = KafkaSinkConfig::new(&t_in);
         let mut producer =
             KafkaSink::new(&broker, &preload, RetryConfig::default(), monitor()).unwrap();
         for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
@@ -485,16 +675,21 @@ async fn kafka(n: usize) -> Vec<Row> {
                 .await
                 .unwrap();
         }
+        let mut count_config = KafkaSourceConfig::new(vec![t_out.clone()]);
+        count_config.properties.insert(
+            "fetch.wait.max.ms".into(),
+            fnaa_dataplane::secret::Secret::new(fetch_wait.to_string()),
+        );
         let mut consumer = KafkaSource::new(
             &broker,
-            &KafkaSourceConfig::new(vec![t_out.clone()]),
+            &count_config,
             &common::unique("bench-count"),
             DeliveryMode::AtLeastOnce,
             monitor(),
         )
         .await
         .unwrap();
-        let start = Instant::now();
+        let b = tansu.bootstrap();
         if variant.starts_with("fnaa") {
             let doc: Doc = toml::from_str(&format!(
                 r#"
@@ -502,77 +697,65 @@ async fn kafka(n: usize) -> Vec<Row> {
                 mode = "never"
                 [brokers.connections.k]
                 type = "kafka"
-                bootstrap_servers = "{}"
+                bootstrap_servers = "{b}"
                 [[pipelines]]
                 name = "bench-kafka"
-                batch_size = 2000
+                batch_size = {kbatch}
                 batch_timeout_ms = 2
                 metrics_interval_s = 0
-                source = {{ broker = "k", kafka = {{ topics = ["{t_in}"] }} }}
-                sink = {{ broker = "k", connector_config = {{ mode = "structured" }}, kafka = {{ topic = "{t_out}" }} }}
-                "#,
-                tansu.bootstrap()
+                source = {{ broker = "k", kafka = {{ topics = ["{t_in}"], properties = {{ "fetch.wait.max.ms" = "{fetch_wait}" }} }} }}
+                sink = {{ broker = "k", connector_config = {{ mode = "structured" }}, kafka = {{ topic = "{t_out}", linger_ms = {klinger} }} }}
+                "#
             ))
             .unwrap();
-            let plane = DataPlane::start(&doc.brokers, &doc.pipelines, wasm_plugins())
-                .await
-                .unwrap();
-            drain(
-                &mut consumer,
-                Binding::Kafka,
-                n,
-                Duration::from_secs(300),
-                Duration::from_millis(2),
-            )
+            let ((elapsed, _), plane) = drain_copied(&mut consumer, Binding::Kafka, n, async {
+                DataPlane::start(&doc.brokers, &doc.pipelines, wasm_plugins())
+                    .await
+                    .unwrap()
+            })
             .await;
-            rows.push(row(
-                "Kafka -> Kafka",
-                variant,
-                n,
-                start.elapsed(),
-                Vec::new(),
-            ));
+            rows.push(row("Kafka -> Kafka", variant, n, elapsed, Vec::new()));
+            report_plane(&plane);
             plane.shutdown(Duration::from_secs(5)).await;
         } else {
-            let b = tansu.bootstrap();
-            let mut kcat_c = common::kcat();
-            kcat_c
-                .args([
-                    "-C",
-                    "-b",
-                    &b,
-                    "-t",
-                    &t_in,
-                    "-o",
-                    "beginning",
-                    "-e",
-                    "-q",
-                    "-f",
-                    "%s\n",
-                ])
-                .stdout(std::process::Stdio::piped());
-            let mut c = kcat_c.spawn().unwrap();
-            let mut kcat_p = common::kcat();
-            kcat_p
-                .args([
-                    "-P",
-                    "-b",
-                    &b,
-                    "-t",
-                    &t_out,
-                    "-X",
-                    "enable.idempotence=true",
-                ])
-                .stdin(c.stdout.take().unwrap());
-            let mut p = kcat_p.spawn().unwrap();
-            let (elapsed, _) = drain(
-                &mut consumer,
-                Binding::Kafka,
-                n,
-                Duration::from_secs(300),
-                Duration::from_millis(2),
-            )
-            .await;
+            let ((elapsed, _), (mut c, mut p)) =
+                drain_copied(&mut consumer, Binding::Kafka, n, async {
+                    let mut kcat_c = common::kcat();
+                    kcat_c
+                        .args([
+                            "-C",
+                            "-b",
+                            &b,
+                            "-t",
+                            &t_in,
+                            "-o",
+                            "beginning",
+                            "-c",
+                            &n.to_string(),
+                            "-q",
+                            "-X",
+                            &format!("fetch.wait.max.ms={fetch_wait}"),
+                            "-f",
+                            "%s\n",
+                        ])
+                        .stdout(std::process::Stdio::piped());
+                    let mut c = kcat_c.spawn().unwrap();
+                    let mut kcat_p = common::kcat();
+                    kcat_p
+                        .args([
+                            "-P",
+                            "-b",
+                            &b,
+                            "-t",
+                            &t_out,
+                            "-X",
+                            "enable.idempotence=true",
+                        ])
+                        .stdin(c.stdout.take().unwrap());
+                    let p = kcat_p.spawn().unwrap();
+                    (c, p)
+                })
+                .await;
             assert!(p.wait().unwrap().success() && c.wait().unwrap().success());
             rows.push(row("Kafka -> Kafka", variant, n, elapsed, Vec::new()));
         }

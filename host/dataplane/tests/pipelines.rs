@@ -299,6 +299,370 @@ async fn at_least_once_across_a_sink_outage() {
     plane.shutdown(Duration::from_secs(5)).await;
 }
 
+/// Publishes the events with ids `ev-<i>`, `i` in `range`, to `in/x` on the
+/// MQTT broker at `port`, 50 at a time every 60 ms, in the background.
+fn produce_slowly(port: u16, range: std::ops::Range<usize>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let ids: Vec<usize> = range.collect();
+        for chunk in ids.chunks(50) {
+            let events: Vec<Event> = chunk.iter().map(|&i| event(i, "s")).collect();
+            publish_mqtt(port, "in/x", &events).await;
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
+    })
+}
+
+/// Checks that each of `ev-0`..`ev-{total-1}` is in `got` at least once;
+/// returns how many arrived more than once.
+fn every_event_arrived(got: &[Event], total: usize, plane: &DataPlane) -> usize {
+    let expected: BTreeSet<String> = (0..total).map(|i| format!("ev-{i}")).collect();
+    let got_ids = ids(got);
+    let missing: Vec<_> = expected.difference(&got_ids).take(10).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {total} events missing after the sink outage, e.g. {missing:?}; pipeline: {:?}",
+        expected.difference(&got_ids).count(),
+        plane.metrics()
+    );
+    got.len() - got_ids.len()
+}
+
+/// At-least-once across an AMQP sink outage. The sink broker is a
+/// RabbitMQ node of this test's own (the shared one serves other tests):
+/// it is stopped (SIGTERM, a clean shutdown) while events flow into the
+/// pipeline and started again on the same data directory. Every event
+/// reaches the durable queue bound to the sink's exchange; duplicates
+/// (messages published again because their confirm was lost with the
+/// connection, deliveries redelivered because their ack was) are allowed
+/// and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_least_once_across_an_amqp_sink_outage() {
+    common::init_tracing();
+    let source_broker = common::Mosquitto::start("");
+    let mut rabbit = tokio::task::block_in_place(common::RabbitNode::start);
+    let exchange = common::unique("outage");
+    let queue = common::unique("outage-collector");
+    // The collector's durable queue, bound before anything is published (a
+    // mandatory publish that reaches no queue is unroutable, not retried).
+    let amqp = AmqpBrokerConfig::new("127.0.0.1", rabbit.port);
+    let mut collector = AmqpSource::new(
+        &amqp,
+        &AmqpSourceConfig {
+            exchange: Some(exchange.clone()),
+            binding_keys: vec!["#".into()],
+            ..AmqpSourceConfig::queue(&queue)
+        },
+        "collector",
+        DeliveryMode::AtLeastOnce,
+        fast_retry(),
+        monitor(),
+    )
+    .unwrap();
+    ready(&collector).await;
+    let doc = parse(&format!(
+        r#"
+        [brokers.embedded_mqtt]
+        mode = "never"
+        [brokers.connections.edge]
+        type = "mqtt"
+        host = "127.0.0.1"
+        port = {}
+        [brokers.connections.rabbit]
+        type = "amqp"
+        host = "127.0.0.1"
+        port = {}
+        [[pipelines]]
+        name = "{}"
+        batch_size = 50
+        retry = {{ initial_interval_ms = 50, max_interval_ms = 300, reminder_interval_s = 1 }}
+        source = {{ broker = "edge", mqtt = {{ topics = ["in/#"] }} }}
+        processors = [{{ plugin = "bridge" }}]
+        sink = {{ broker = "rabbit", amqp = {{ exchange = "{exchange}", routing_key = "readings" }} }}
+        "#,
+        source_broker.port,
+        rabbit.port,
+        common::unique("amqp-outage")
+    ));
+    let plane = DataPlane::start(
+        &doc.brokers,
+        &doc.pipelines,
+        Arc::new(TestPlugins::default()),
+    )
+    .await
+    .unwrap();
+
+    let total = 1500;
+    let producer = produce_slowly(source_broker.port, 0..total);
+    // Stop the broker once events flow through the pipeline.
+    let sent_before_outage = settled(&plane, |m| m.events_out >= 100).await.events_out;
+    tokio::task::block_in_place(|| rabbit.stop());
+    let m = plane.metrics()[0].1.clone();
+    assert!(
+        sent_before_outage >= 100 && m.events_out < total as u64,
+        "the outage should start while events flow: {sent_before_outage} sent before it, {m:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::task::block_in_place(|| rabbit.restart());
+    producer.await.unwrap();
+
+    let got = collect(
+        &mut collector,
+        Binding::Amqp,
+        Duration::from_secs(30),
+        |e| ids(e).len() >= total,
+    )
+    .await;
+    let duplicates = every_event_arrived(&got, total, &plane);
+    eprintln!(
+        "AMQP sink outage: {total} events, {} deliveries, {duplicates} duplicates; {} sent before the outage",
+        got.len(),
+        sent_before_outage
+    );
+    let m = settled(&plane, |m| m.events_in == m.events_out).await;
+    assert_eq!(
+        m.events_in, m.events_out,
+        "the pipeline did not confirm everything it read: {m:?}"
+    );
+    plane.shutdown(Duration::from_secs(5)).await;
+}
+
+/// At-least-once across a Kafka sink restart. The sink broker is tansu
+/// keeping everything in memory (tansu as the tests install it has no
+/// storage that survives a restart; its SQLite engine, in 0.6, panics under
+/// this load): when it stops it forgets its topics, the records it
+/// acknowledged and the idempotent producer's state. No client can bring
+/// back records a broker acknowledged and then lost, so the outage starts
+/// once what went before it has been read back, and the test shows the
+/// rest: 500 events flow and are read; tansu stops; 500 events reach the
+/// pipeline while it is down; tansu starts again on the same port, empty,
+/// and the operator creates the topic again; 500 more events follow. Every
+/// event arrives (duplicates allowed and counted): the sink retried
+/// through the outage and went on with a broker that no longer knew its
+/// producer id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_least_once_across_a_kafka_sink_restart() {
+    use fnaa_dataplane::transport::kafka::{KafkaSource, KafkaSourceConfig};
+
+    common::init_tracing();
+    let source_broker = common::Mosquitto::start("");
+    let mut tansu = common::Tansu::start();
+    let kafka = KafkaBrokerConfig::new(tansu.bootstrap());
+    let output = common::unique("restart-out");
+    KafkaAdmin::new(&kafka)
+        .unwrap()
+        .create_topic(&output, 1, 1)
+        .await
+        .unwrap();
+    // Readers in new groups read the topic from its beginning.
+    let reader = || async {
+        KafkaSource::new(
+            &kafka,
+            &KafkaSourceConfig::new(vec![output.clone()]),
+            &common::unique("collector"),
+            DeliveryMode::AtLeastOnce,
+            monitor(),
+        )
+        .await
+        .unwrap()
+    };
+    let doc = parse(&format!(
+        r#"
+        [brokers.embedded_mqtt]
+        mode = "never"
+        [brokers.connections.edge]
+        type = "mqtt"
+        host = "127.0.0.1"
+        port = {}
+        [brokers.connections.kafka]
+        type = "kafka"
+        bootstrap_servers = "{}"
+        [[pipelines]]
+        name = "{}"
+        batch_size = 50
+        retry = {{ initial_interval_ms = 50, max_interval_ms = 300, reminder_interval_s = 1 }}
+        source = {{ broker = "edge", mqtt = {{ topics = ["in/#"] }} }}
+        processors = [{{ plugin = "bridge" }}]
+        sink = {{ broker = "kafka", kafka = {{ topic = "{output}" }} }}
+        "#,
+        source_broker.port,
+        tansu.bootstrap(),
+        common::unique("kafka-restart")
+    ));
+    let plane = DataPlane::start(
+        &doc.brokers,
+        &doc.pipelines,
+        Arc::new(TestPlugins::default()),
+    )
+    .await
+    .unwrap();
+
+    produce_slowly(source_broker.port, 0..500).await.unwrap();
+    let mut got = collect(
+        &mut reader().await,
+        Binding::Kafka,
+        Duration::from_secs(15),
+        |e| ids(e).len() >= 500,
+    )
+    .await;
+    assert_eq!(
+        ids(&got).len(),
+        500,
+        "before the outage, only {} of 500 events were read back; pipeline: {:?}",
+        ids(&got).len(),
+        plane.metrics()
+    );
+
+    // The first reader is gone before the broker goes: a consumer still
+    // fetching when tansu comes back empty makes librdkafka 2.12.1 crash
+    // the process (SIGSEGV in strcmp under rd_kafka_metadata_update_op,
+    // handling the leader update of a fetch response for a topic it can
+    // no longer name).
+    tansu.stop();
+    produce_slowly(source_broker.port, 500..1000).await.unwrap();
+    // Let the sink fail and retry for a while.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let during = plane.metrics()[0].1.clone();
+    assert!(
+        during.events_out <= 500,
+        "the pipeline confirmed events while its broker was down: {during:?}"
+    );
+    tansu.restart();
+    let admin = KafkaAdmin::new(&kafka).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match admin.create_topic(&output, 1, 1).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() > deadline => {
+                panic!("cannot create topic {output} again after the restart: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    produce_slowly(source_broker.port, 1000..1500)
+        .await
+        .unwrap();
+
+    got.extend(
+        collect(
+            &mut reader().await,
+            Binding::Kafka,
+            Duration::from_secs(30),
+            |e| ids(e).len() >= 1000,
+        )
+        .await,
+    );
+    let duplicates = every_event_arrived(&got, 1500, &plane);
+    eprintln!(
+        "Kafka sink restart: 1500 events, {} records read, {duplicates} duplicates",
+        got.len()
+    );
+    let m = settled(&plane, |m| m.events_in == m.events_out).await;
+    assert_eq!(
+        m.events_in, m.events_out,
+        "the pipeline did not confirm everything it read: {m:?}"
+    );
+    plane.shutdown(Duration::from_secs(5)).await;
+}
+
+/// At-least-once across a Kafka sink outage with events in flight. A proxy
+/// stands between the clients and tansu (which tells clients to connect
+/// to the proxy): cutting it closes every connection and refuses new ones,
+/// as when the broker stops, but tansu keeps what it acknowledged (a real
+/// restart of tansu loses it, see the test above). The outage starts while
+/// events flow and outlasts `message_timeout_ms`, so that librdkafka gives
+/// messages back and the sink sends them again. Every event arrives;
+/// duplicates are allowed and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_least_once_across_a_kafka_sink_outage() {
+    use fnaa_dataplane::transport::kafka::{KafkaSource, KafkaSourceConfig};
+
+    common::init_tracing();
+    let source_broker = common::Mosquitto::start("");
+    let proxy_port = common::free_port();
+    let tansu = common::Tansu::start_advertising(common::free_port(), proxy_port);
+    let proxy = common::TcpProxy::start(proxy_port, tansu.port).await;
+    let kafka = KafkaBrokerConfig::new(format!("127.0.0.1:{proxy_port}"));
+    let output = common::unique("outage-out");
+    KafkaAdmin::new(&kafka)
+        .unwrap()
+        .create_topic(&output, 1, 1)
+        .await
+        .unwrap();
+    // A new group reads the topic from its beginning; it goes through the
+    // outage too.
+    let mut collector = KafkaSource::new(
+        &kafka,
+        &KafkaSourceConfig::new(vec![output.clone()]),
+        &common::unique("collector"),
+        DeliveryMode::AtLeastOnce,
+        monitor(),
+    )
+    .await
+    .unwrap();
+    let doc = parse(&format!(
+        r#"
+        [brokers.embedded_mqtt]
+        mode = "never"
+        [brokers.connections.edge]
+        type = "mqtt"
+        host = "127.0.0.1"
+        port = {}
+        [brokers.connections.kafka]
+        type = "kafka"
+        bootstrap_servers = "127.0.0.1:{proxy_port}"
+        [[pipelines]]
+        name = "{}"
+        batch_size = 50
+        retry = {{ initial_interval_ms = 50, max_interval_ms = 300, reminder_interval_s = 1 }}
+        source = {{ broker = "edge", mqtt = {{ topics = ["in/#"] }} }}
+        processors = [{{ plugin = "bridge" }}]
+        sink = {{ broker = "kafka", kafka = {{ topic = "{output}", message_timeout_ms = 3000 }} }}
+        "#,
+        source_broker.port,
+        common::unique("kafka-outage")
+    ));
+    let plane = DataPlane::start(
+        &doc.brokers,
+        &doc.pipelines,
+        Arc::new(TestPlugins::default()),
+    )
+    .await
+    .unwrap();
+
+    let total = 1500;
+    let producer = produce_slowly(source_broker.port, 0..total);
+    // Cut the broker off once events flow through the pipeline.
+    let sent_before_outage = settled(&plane, |m| m.events_out >= 100).await.events_out;
+    proxy.cut();
+    let m = plane.metrics()[0].1.clone();
+    assert!(
+        sent_before_outage >= 100 && m.events_out < total as u64,
+        "the outage should start while events flow: {sent_before_outage} sent before it, {m:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    proxy.restore().await;
+    producer.await.unwrap();
+
+    let got = collect(
+        &mut collector,
+        Binding::Kafka,
+        Duration::from_secs(30),
+        |e| ids(e).len() >= total,
+    )
+    .await;
+    let duplicates = every_event_arrived(&got, total, &plane);
+    eprintln!(
+        "Kafka sink outage: {total} events, {} records read, {duplicates} duplicates; {sent_before_outage} sent before the outage",
+        got.len()
+    );
+    let m = settled(&plane, |m| m.events_in == m.events_out).await;
+    assert_eq!(
+        m.events_in, m.events_out,
+        "the pipeline did not confirm everything it read: {m:?}"
+    );
+    plane.shutdown(Duration::from_secs(5)).await;
+}
+
 /// Polls the first pipeline's metrics until `ok` holds (metrics are updated
 /// after the sink confirmed and the source was acknowledged, a moment after
 /// a collector may have seen the events).
@@ -810,8 +1174,9 @@ async fn memory_stays_bounded_under_a_stalled_sink_and_nothing_is_lost() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let m = plane.metrics()[0].1.clone();
     // In flight at most: one batch in the source task, `queue` before the
-    // stage worker, one in it, `queue` before the sink, one in the sink.
-    let bound = (batch * (2 * queue + 3)) as u64;
+    // stage worker, one in it, `queue` before the sink, and the batches the
+    // sink keeps in flight (`queue_batches` of them).
+    let bound = (batch * (3 * queue + 2)) as u64;
     assert!(
         m.events_in <= bound,
         "read {} events with the sink down (bound {bound})",

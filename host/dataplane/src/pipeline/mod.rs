@@ -14,6 +14,8 @@
 //! 3. the **sink task** publishes each batch and waits for the broker's
 //!    confirmations, sends failed events to the dead-letter flow (and waits
 //!    for that too), then acknowledges the batch's source messages, in order.
+//!    A sink that can (Kafka, MQTT) has up to `queue_batches` batches in
+//!    flight at once, so that their broker round trips overlap.
 //!
 //! In `at-least-once` mode nothing is acknowledged before it is confirmed,
 //! so an outage or a crash can duplicate events but never lose them. In
@@ -28,6 +30,7 @@ pub mod stage;
 pub mod wasm;
 
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -44,7 +47,7 @@ pub use stage::{Codec, PluginFactory, Processor, StageError};
 
 use self::latest::LatestQueue;
 use crate::transport::{
-    AckToken, Acker, DeliveryMode, Message, Outcome, Readiness, Received, Sink, Source,
+    AckToken, Acker, DeliveryMode, Message, Outcome, Readiness, Received, SendFuture, Sink, Source,
     TransportError,
 };
 
@@ -180,7 +183,10 @@ impl Pipeline {
                 (StageInputTx::Latest(q.clone()), StageInput::Latest(q))
             }
         };
-        let (out_tx, out_rx) = mpsc::channel(queue);
+        // The sink task keeps up to `queue` batches in flight (when its sink
+        // can, see `Sink::send_detached`) behind a channel of one: as many
+        // batches as `queue` waiting ones and one in the sink.
+        let (out_tx, out_rx) = mpsc::channel(1);
         let acker = spec.source.acker();
         tracing::info!(
             pipeline = %spec.name,
@@ -215,6 +221,7 @@ impl Pipeline {
         };
         let sink = SinkTask {
             name: spec.name.clone(),
+            in_flight: queue,
             sink: spec.sink,
             dead_letter: spec.dead_letter.map(|d| DeadLetter {
                 encoder: Some(d.encoder),
@@ -733,109 +740,210 @@ impl DeadLetter {
 
 struct SinkTask {
     name: String,
+    /// Batches handed to the sink at most (see [`Sink::send_detached`]):
+    /// their broker round trips overlap, and their source messages are
+    /// still acknowledged batch after batch, in order.
+    in_flight: usize,
     sink: Box<dyn Sink>,
     dead_letter: Option<DeadLetter>,
     acker: Arc<dyn Acker>,
     metrics: Arc<PipelineMetrics>,
 }
 
+/// A batch handed to the sink, waiting for its outcomes.
+struct InFlight {
+    /// The batch, its messages taken out.
+    batch: OutBatch,
+    count: usize,
+    outcomes: SendFuture,
+}
+
 impl SinkTask {
     async fn run(mut self, mut input: mpsc::Receiver<OutBatch>) {
-        while let Some(batch) = input.recv().await {
-            let OutBatch {
-                messages,
-                events,
-                mut dead,
-                tokens,
-                received_at,
-            } = batch;
-            let count = messages.len();
-            let outcomes = if messages.is_empty() {
-                Vec::new()
-            } else {
-                match self.sink.send(messages).await {
-                    Ok(o) => o,
-                    Err(e) => {
-                        tracing::error!(pipeline = %self.name, "sink failed for good, pipeline stops (unacknowledged messages will be redelivered): {e}");
-                        return;
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let mut ready: Option<OutBatch> = None;
+        let mut closed = false;
+        loop {
+            // Hand the sink what is ready, up to the limit; wait for input
+            // only when nothing is in flight.
+            while !closed && in_flight.len() < self.in_flight {
+                let batch = match ready.take() {
+                    Some(b) => Some(b),
+                    None if in_flight.is_empty() => input.recv().await,
+                    None => match input.try_recv() {
+                        Ok(b) => Some(b),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    },
+                };
+                let Some(batch) = batch else {
+                    closed = true;
+                    break;
+                };
+                if !self.start(batch, &mut in_flight).await {
+                    return;
+                }
+            }
+            let room = !closed && in_flight.len() < self.in_flight;
+            let Some(front) = in_flight.front_mut() else {
+                if closed {
+                    break;
+                }
+                continue;
+            };
+            let done = tokio::select! {
+                biased;
+                outcomes = &mut front.outcomes => Some(outcomes),
+                batch = input.recv(), if room => {
+                    match batch {
+                        Some(b) => ready = Some(b),
+                        None => closed = true,
                     }
+                    None
                 }
             };
-            let mut confirmed = 0;
-            let mut failures = Vec::new();
-            for (i, outcome) in outcomes.into_iter().enumerate().take(count) {
-                let reason = match outcome {
-                    Outcome::Confirmed => {
-                        confirmed += 1;
-                        continue;
-                    }
-                    Outcome::Unroutable { reason } => {
-                        PipelineMetrics::add(&self.metrics.unroutable, 1);
-                        format!("unroutable: {reason}")
-                    }
-                    Outcome::Rejected { reason } => reason,
-                };
-                PipelineMetrics::add(&self.metrics.publish_failures, 1);
-                failures.push(reason.clone());
-                if let Some(e) = events.as_ref().and_then(|evs| evs.get(i)) {
-                    dead.push(annotate(e.clone(), &self.name, "publish", "", &reason));
-                }
+            if let Some(outcomes) = done
+                && let Some(f) = in_flight.pop_front()
+                && !self.finish(f.batch, f.count, outcomes).await
+            {
+                return;
             }
-            PipelineMetrics::add(&self.metrics.events_out, confirmed);
-            if !failures.is_empty() {
-                if self.dead_letter.is_some() {
-                    tracing::warn!(
-                        pipeline = %self.name,
-                        failed = failures.len(),
-                        first = %failures[0],
-                        "the sink refused {} message(s); they go to the dead-letter flow",
-                        failures.len()
-                    );
-                } else {
-                    tracing::error!(
-                        pipeline = %self.name,
-                        failed = failures.len(),
-                        first = %failures[0],
-                        "the sink refused {} message(s) and the pipeline has no dead-letter flow; they are acknowledged and dropped",
-                        failures.len()
-                    );
-                }
-            }
-            if let Some(dl) = self.dead_letter.as_mut() {
-                if !dead.is_empty() {
-                    match dl.send(&self.name, dead).await {
-                        Ok(n) => PipelineMetrics::add(&self.metrics.dead_lettered, n),
-                        Err(e) => {
-                            tracing::error!(pipeline = %self.name, "dead-letter sink failed for good, pipeline stops: {e}");
-                            return;
-                        }
-                    }
-                }
-            } else if !dead.is_empty() || !failures.is_empty() {
-                // Without a dead-letter flow, publish failures were reported
-                // above and stage failures are reported here, one line each
-                // (up to ten per batch).
-                PipelineMetrics::add(&self.metrics.dropped_failures, dead.len() + failures.len());
-                for e in dead.iter().take(10) {
-                    tracing::error!(
-                        pipeline = %self.name,
-                        event = %e.id,
-                        stage = %e.attribute("deadletterstage").unwrap_or_default(),
-                        "event failed and the pipeline has no dead-letter flow; it is acknowledged and dropped: {}",
-                        e.attribute("deadletterreason").unwrap_or_default()
-                    );
-                }
-                if dead.len() > 10 {
-                    tracing::error!(pipeline = %self.name, "... and {} more failed events dropped", dead.len() - 10);
-                }
-            }
-            if let Err(e) = self.acker.ack(tokens).await {
-                tracing::warn!(pipeline = %self.name, "acknowledging the source failed (messages will be redelivered): {e}");
-            }
-            PipelineMetrics::add(&self.metrics.batches, 1);
-            self.metrics.batch_latency.record(received_at.elapsed());
         }
         tracing::debug!(pipeline = %self.name, "sink task done");
+    }
+
+    /// Hands `batch` to the sink; a sink that publishes one batch at a time
+    /// gets it once the batches in flight are done, and is waited for.
+    /// False when the pipeline must stop.
+    async fn start(&mut self, mut batch: OutBatch, in_flight: &mut VecDeque<InFlight>) -> bool {
+        let messages = std::mem::take(&mut batch.messages);
+        let count = messages.len();
+        if messages.is_empty() {
+            in_flight.push_back(InFlight {
+                batch,
+                count,
+                outcomes: Box::pin(async { Ok(Vec::new()) }),
+            });
+            return true;
+        }
+        match self.sink.send_detached(messages) {
+            Ok(outcomes) => {
+                in_flight.push_back(InFlight {
+                    batch,
+                    count,
+                    outcomes,
+                });
+                true
+            }
+            Err(messages) => {
+                while let Some(f) = in_flight.pop_front() {
+                    let outcomes = f.outcomes.await;
+                    if !self.finish(f.batch, f.count, outcomes).await {
+                        return false;
+                    }
+                }
+                let outcomes = self.sink.send(messages).await;
+                self.finish(batch, count, outcomes).await
+            }
+        }
+    }
+
+    /// Dead-letters what failed and acknowledges the batch's source
+    /// messages. False when the pipeline must stop.
+    async fn finish(
+        &mut self,
+        batch: OutBatch,
+        count: usize,
+        outcomes: Result<Vec<Outcome>, TransportError>,
+    ) -> bool {
+        let OutBatch {
+            messages: _,
+            events,
+            mut dead,
+            tokens,
+            received_at,
+        } = batch;
+        let outcomes = match outcomes {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(pipeline = %self.name, "sink failed for good, pipeline stops (unacknowledged messages will be redelivered): {e}");
+                return false;
+            }
+        };
+        let mut confirmed = 0;
+        let mut failures = Vec::new();
+        for (i, outcome) in outcomes.into_iter().enumerate().take(count) {
+            let reason = match outcome {
+                Outcome::Confirmed => {
+                    confirmed += 1;
+                    continue;
+                }
+                Outcome::Unroutable { reason } => {
+                    PipelineMetrics::add(&self.metrics.unroutable, 1);
+                    format!("unroutable: {reason}")
+                }
+                Outcome::Rejected { reason } => reason,
+            };
+            PipelineMetrics::add(&self.metrics.publish_failures, 1);
+            failures.push(reason.clone());
+            if let Some(e) = events.as_ref().and_then(|evs| evs.get(i)) {
+                dead.push(annotate(e.clone(), &self.name, "publish", "", &reason));
+            }
+        }
+        PipelineMetrics::add(&self.metrics.events_out, confirmed);
+        if !failures.is_empty() {
+            if self.dead_letter.is_some() {
+                tracing::warn!(
+                    pipeline = %self.name,
+                    failed = failures.len(),
+                    first = %failures[0],
+                    "the sink refused {} message(s); they go to the dead-letter flow",
+                    failures.len()
+                );
+            } else {
+                tracing::error!(
+                    pipeline = %self.name,
+                    failed = failures.len(),
+                    first = %failures[0],
+                    "the sink refused {} message(s) and the pipeline has no dead-letter flow; they are acknowledged and dropped",
+                    failures.len()
+                );
+            }
+        }
+        if let Some(dl) = self.dead_letter.as_mut() {
+            if !dead.is_empty() {
+                match dl.send(&self.name, dead).await {
+                    Ok(n) => PipelineMetrics::add(&self.metrics.dead_lettered, n),
+                    Err(e) => {
+                        tracing::error!(pipeline = %self.name, "dead-letter sink failed for good, pipeline stops: {e}");
+                        return false;
+                    }
+                }
+            }
+        } else if !dead.is_empty() || !failures.is_empty() {
+            // Without a dead-letter flow, publish failures were reported
+            // above and stage failures are reported here, one line each
+            // (up to ten per batch).
+            PipelineMetrics::add(&self.metrics.dropped_failures, dead.len() + failures.len());
+            for e in dead.iter().take(10) {
+                tracing::error!(
+                    pipeline = %self.name,
+                    event = %e.id,
+                    stage = %e.attribute("deadletterstage").unwrap_or_default(),
+                    "event failed and the pipeline has no dead-letter flow; it is acknowledged and dropped: {}",
+                    e.attribute("deadletterreason").unwrap_or_default()
+                );
+            }
+            if dead.len() > 10 {
+                tracing::error!(pipeline = %self.name, "... and {} more failed events dropped", dead.len() - 10);
+            }
+        }
+        if let Err(e) = self.acker.ack(tokens).await {
+            tracing::warn!(pipeline = %self.name, "acknowledging the source failed (messages will be redelivered): {e}");
+        }
+        PipelineMetrics::add(&self.metrics.batches, 1);
+        self.metrics.batch_latency.record(received_at.elapsed());
+        true
     }
 }
 

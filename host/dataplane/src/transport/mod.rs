@@ -201,9 +201,23 @@ pub trait Sink: Send {
     /// through outages. Errors only on shutdown or a fatal client error.
     fn send(&mut self, batch: Vec<Message>) -> BoxFuture<'_, Result<Vec<Outcome>, TransportError>>;
 
+    /// Like [`Sink::send`], but the returned future does not borrow the
+    /// sink, so that a pipeline can keep several batches in flight (their
+    /// broker round trips overlap). The batch is handed to the client before
+    /// this returns: batches go out in the order they were started. Each
+    /// future resolves as [`Sink::send`] would, for its own batch. A sink
+    /// that cannot do this (the default) hands the batch back, and the
+    /// caller uses [`Sink::send`].
+    fn send_detached(&mut self, batch: Vec<Message>) -> Result<SendFuture, Vec<Message>> {
+        Err(batch)
+    }
+
     /// A short description for logs.
     fn describe(&self) -> String;
 }
+
+/// The outcomes of a batch started with [`Sink::send_detached`].
+pub type SendFuture = BoxFuture<'static, Result<Vec<Outcome>, TransportError>>;
 
 /// An acker for sources that need none.
 #[derive(Debug, Default)]

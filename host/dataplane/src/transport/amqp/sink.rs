@@ -1,7 +1,7 @@
 //! AMQP sink: publisher confirms, mandatory flag, exchanges created on
 //! demand.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,11 +10,12 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{AmqpBrokerConfig, ExchangeType, close_quietly, ensure_exchange, short};
 use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
-use crate::transport::{Message, Outcome, Sink, TransportError};
+use crate::transport::{Message, Outcome, SendFuture, Sink, TransportError};
 
 /// A pipeline sink on AMQP (`type = "amqp"` in `[pipelines.sink]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -62,18 +63,23 @@ impl Default for AmqpSinkConfig {
 }
 
 /// Publishes to an AMQP broker.
+///
+/// A connection task publishes the batches in the order they come and
+/// awaits their publisher confirms concurrently, so that several batches can
+/// be in flight ([`Sink::send_detached`]): RabbitMQ confirms persistent
+/// messages once they are on disk, and batches in flight together share
+/// its disk writes.
 pub struct AmqpSink {
-    broker: AmqpBrokerConfig,
-    config: AmqpSinkConfig,
-    name: String,
-    retry: RetryConfig,
-    monitor: Arc<OutageMonitor>,
-    link: Option<(Connection, Channel)>,
-    exchanges: HashSet<String>,
-    /// Names this sink in the `message_id` of what it publishes.
-    instance: String,
-    sequence: u64,
+    requests: mpsc::UnboundedSender<Request>,
+    /// The connection task until the first batch starts it (spawning needs
+    /// the runtime, which `new` may be called without).
+    idle: Option<(Driver, mpsc::UnboundedReceiver<Request>)>,
     description: String,
+}
+
+struct Request {
+    messages: Vec<Message>,
+    reply: oneshot::Sender<Vec<Outcome>>,
 }
 
 /// A message refused for good, or a broken connection to retry through.
@@ -92,26 +98,92 @@ impl AmqpSink {
         retry: RetryConfig,
         monitor: Arc<OutageMonitor>,
     ) -> AmqpSink {
-        AmqpSink {
-            description: format!(
-                "amqp exchange `{}` on {}",
-                if config.exchange.is_empty() {
-                    "<from connector>"
-                } else {
-                    &config.exchange
-                },
-                broker.describe()
-            ),
-            broker: broker.clone(),
-            config: config.clone(),
-            name: connection_name.to_owned(),
+        let description = format!(
+            "amqp exchange `{}` on {}",
+            if config.exchange.is_empty() {
+                "<from connector>"
+            } else {
+                &config.exchange
+            },
+            broker.describe()
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let driver = Driver {
+            publisher: Publisher {
+                broker: broker.clone(),
+                config: config.clone(),
+                name: connection_name.to_owned(),
+                link: None,
+                exchanges: HashSet::new(),
+                instance: format!("fnaa-{:016x}", rand::random::<u64>()),
+                sequence: 0,
+            },
             retry,
             monitor,
-            link: None,
-            exchanges: HashSet::new(),
-            instance: format!("fnaa-{:016x}", rand::random::<u64>()),
-            sequence: 0,
+            jobs: VecDeque::new(),
+            next_seq: 0,
+            ids: HashMap::new(),
+            returned: HashMap::new(),
+        };
+        AmqpSink {
+            requests: tx,
+            idle: Some((driver, rx)),
+            description,
         }
+    }
+
+    /// Hands `batch` to the connection task; the future resolves once every
+    /// message of it is confirmed or failed for good.
+    fn start(&mut self, batch: Vec<Message>) -> SendFuture {
+        if batch.is_empty() {
+            return Box::pin(async { Ok(Vec::new()) });
+        }
+        if let Some((driver, rx)) = self.idle.take() {
+            tokio::spawn(driver.run(rx));
+        }
+        let (reply, outcome) = oneshot::channel();
+        let handed = self.requests.send(Request {
+            messages: batch,
+            reply,
+        });
+        Box::pin(async move {
+            handed.map_err(|_| TransportError::Closed)?;
+            outcome.await.map_err(|_| TransportError::Closed)
+        })
+    }
+}
+
+impl Sink for AmqpSink {
+    fn send(&mut self, batch: Vec<Message>) -> BoxFuture<'_, Result<Vec<Outcome>, TransportError>> {
+        self.start(batch)
+    }
+
+    fn send_detached(&mut self, batch: Vec<Message>) -> Result<SendFuture, Vec<Message>> {
+        Ok(self.start(batch))
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
+
+/// The connection and what publishing needs.
+struct Publisher {
+    broker: AmqpBrokerConfig,
+    config: AmqpSinkConfig,
+    name: String,
+    link: Option<(Connection, Channel)>,
+    exchanges: HashSet<String>,
+    /// Names this sink in the `message_id` of what it publishes.
+    instance: String,
+    sequence: u64,
+}
+
+impl Publisher {
+    fn connected(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_some_and(|(c, ch)| c.status().connected() && ch.status().connected())
     }
 
     async fn connect(&mut self) -> Result<(), lapin::Error> {
@@ -131,6 +203,12 @@ impl AmqpSink {
         }
         // A restarted broker may have lost non-durable exchanges.
         self.exchanges.clear();
+    }
+
+    /// A new `message_id`.
+    fn next_id(&mut self) -> String {
+        self.sequence += 1;
+        format!("{}-{}", self.instance, self.sequence)
     }
 
     fn properties(&self, m: &Message, publish_id: &str) -> Result<BasicProperties, String> {
@@ -222,131 +300,318 @@ impl AmqpSink {
             Err(e) => Err(Failure::Connection(e.to_string())),
         }
     }
+}
 
-    async fn send_batch(&mut self, batch: Vec<Message>) -> Result<Vec<Outcome>, TransportError> {
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+/// The confirmations of one publishing round of a batch: (index, message
+/// id, confirmation).
+type Confirmed = Vec<(usize, String, Result<Confirmation, lapin::Error>)>;
+
+/// A batch being published.
+struct Job {
+    /// Numbers batches in the order they came.
+    seq: u64,
+    messages: Vec<Message>,
+    outcomes: Vec<Option<Outcome>>,
+    nacks: Vec<u8>,
+    /// Taken once the outcomes are sent back.
+    reply: Option<oneshot::Sender<Vec<Outcome>>>,
+    /// To publish (again), in order.
+    todo: Vec<usize>,
+    /// The confirmations of what was published and not looked at yet.
+    confirms: Option<BoxFuture<'static, Confirmed>>,
+}
+
+struct Driver {
+    publisher: Publisher,
+    retry: RetryConfig,
+    monitor: Arc<OutageMonitor>,
+    /// Batches in the order they came; a batch leaves once answered and
+    /// every earlier one has left.
+    jobs: VecDeque<Job>,
+    next_seq: u64,
+    /// `message_id` -> (batch, index) of what was published and not looked
+    /// at yet.
+    ids: HashMap<String, (u64, usize)>,
+    /// Messages that came back (`basic.return`) attached to an earlier
+    /// batch's confirmation, until their own batch is looked at.
+    returned: HashMap<(u64, usize), String>,
+}
+
+impl Driver {
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
         let mut backoff = self.retry.backoff();
-        let mut nacks = vec![0u8; batch.len()];
+        let mut closing = false;
         loop {
-            if self
-                .link
-                .as_ref()
-                .is_none_or(|(c, ch)| !c.status().connected() || !ch.status().connected())
-            {
-                self.disconnect().await;
-                if let Err(e) = self.connect().await {
-                    self.monitor.failed(&e);
-                    backoff.wait().await;
-                    continue;
-                }
+            while let Ok(r) = requests.try_recv() {
+                self.add(r);
             }
+            if let Some(reason) = self.publish_waiting().await {
+                // Look at what is in flight (it fails or was confirmed),
+                // then reconnect and publish the rest again.
+                while let Some(seq) = self.front_in_flight() {
+                    self.look_at(seq).await;
+                }
+                self.monitor.failed(&reason);
+                self.publisher.disconnect().await;
+                backoff.wait().await;
+                continue;
+            }
+            self.answer();
+            if closing && self.jobs.is_empty() {
+                self.publisher.disconnect().await;
+                return;
+            }
+            let front = self.front_in_flight();
+            tokio::select! {
+                biased;
+                look = async {
+                    match front {
+                        Some(seq) => self.look_at(seq).await,
+                        None => std::future::pending().await,
+                    }
+                } => match look {
+                    Look::Broken(reason) => {
+                        while let Some(seq) = self.front_in_flight() {
+                            self.look_at(seq).await;
+                        }
+                        self.monitor.failed(&reason);
+                        self.publisher.disconnect().await;
+                        backoff.wait().await;
+                    }
+                    Look::Nacked => backoff.wait().await,
+                    Look::Fine => {
+                        self.monitor.recovered();
+                        backoff.reset();
+                    }
+                },
+                request = requests.recv(), if !closing => match request {
+                    Some(r) => self.add(r),
+                    None => closing = true,
+                },
+            }
+        }
+    }
+
+    fn add(&mut self, request: Request) {
+        let n = request.messages.len();
+        self.jobs.push_back(Job {
+            seq: self.next_seq,
+            outcomes: vec![None; n],
+            nacks: vec![0; n],
+            todo: (0..n).collect(),
+            messages: request.messages,
+            reply: Some(request.reply),
+            confirms: None,
+        });
+        self.next_seq += 1;
+    }
+
+    /// The first batch with confirmations to look at.
+    fn front_in_flight(&self) -> Option<u64> {
+        self.jobs
+            .iter()
+            .find(|j| j.confirms.is_some())
+            .map(|j| j.seq)
+    }
+
+    fn job_mut(&mut self, seq: u64) -> Option<&mut Job> {
+        let first = self.jobs.front()?.seq;
+        let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+        self.jobs.get_mut(index)
+    }
+
+    /// Publishes what waits, batch after batch. `Some(reason)` when the
+    /// connection is broken.
+    async fn publish_waiting(&mut self) -> Option<String> {
+        if self.jobs.iter().all(|j| j.todo.is_empty()) {
+            return None;
+        }
+        if !self.publisher.connected() {
+            self.publisher.disconnect().await;
+            if let Err(e) = self.publisher.connect().await {
+                return Some(e.to_string());
+            }
+        }
+        for j in 0..self.jobs.len() {
+            let job = &mut self.jobs[j];
+            if job.todo.is_empty() {
+                continue;
+            }
+            let todo = std::mem::take(&mut job.todo);
+            let seq = job.seq;
+            let mut pending = Vec::with_capacity(todo.len());
             let mut broken = None;
-            let mut pending = Vec::new();
-            let mut ids: HashMap<String, usize> = HashMap::new();
-            for (i, m) in batch.iter().enumerate() {
-                if outcomes[i].is_some() {
+            for (k, &i) in todo.iter().enumerate() {
+                if self.jobs[j].outcomes[i].is_some() {
                     continue;
                 }
-                self.sequence += 1;
-                let id = format!("{}-{}", self.instance, self.sequence);
-                match self.publish(m, &id).await {
+                let id = self.publisher.next_id();
+                match self.publisher.publish(&self.jobs[j].messages[i], &id).await {
                     Ok(confirm) => {
-                        ids.insert(id, i);
-                        pending.push((i, confirm));
+                        self.ids.insert(id.clone(), (seq, i));
+                        pending.push((i, id, confirm));
                     }
                     Err(Failure::Permanent(reason)) => {
-                        outcomes[i] = Some(Outcome::Rejected { reason })
+                        self.jobs[j].outcomes[i] = Some(Outcome::Rejected { reason });
                     }
                     Err(Failure::Connection(reason)) => {
+                        self.jobs[j].todo = todo[k..].to_vec();
                         broken = Some(reason);
                         break;
                     }
                 }
             }
-            // The broker sends a message's `basic.return` before its
-            // `basic.ack`: once every confirmation of the batch is in, so are
-            // its returns, whichever confirmation lapin attached them to.
-            let mut returned = Vec::new();
-            let mut acked = Vec::new();
-            for (i, confirm) in pending {
-                match confirm.await {
-                    Ok(Confirmation::Ack(r)) => {
-                        returned.extend(r);
+            if !pending.is_empty() {
+                self.jobs[j].confirms = Some(Box::pin(async move {
+                    let mut confirmed = Vec::with_capacity(pending.len());
+                    for (i, id, confirm) in pending {
+                        confirmed.push((i, id, confirm.await));
+                    }
+                    confirmed
+                }));
+            }
+            if broken.is_some() {
+                return broken;
+            }
+        }
+        None
+    }
+
+    /// Waits for the confirmations of batch `seq` and settles what they
+    /// tell.
+    /// Cancel-safe: the confirmations stay with their batch until they are
+    /// all in.
+    async fn look_at(&mut self, seq: u64) -> Look {
+        let Some(confirms) = self.job_mut(seq).and_then(|j| j.confirms.as_mut()) else {
+            return Look::Fine;
+        };
+        let confirmed = confirms.await;
+        if let Some(job) = self.job_mut(seq) {
+            job.confirms = None;
+        }
+        // The broker sends a message's `basic.return` before its
+        // `basic.ack`, and lapin attaches it to the next confirmation that
+        // completes: once a batch's confirmations are in, so are its
+        // returns, attached to its own confirmations or an earlier batch's
+        // (which were looked at before).
+        let mut returns = Vec::new();
+        let mut acked = Vec::new();
+        let mut again = Vec::new();
+        let mut look = Look::Fine;
+        let mut nacked = Vec::new();
+        let mut looked = Vec::with_capacity(confirmed.len());
+        for (i, id, result) in confirmed {
+            looked.push(id);
+            match result {
+                Ok(Confirmation::Ack(r)) => {
+                    returns.extend(r);
+                    acked.push(i);
+                }
+                Ok(Confirmation::NotRequested) => acked.push(i),
+                Ok(Confirmation::Nack(r)) => {
+                    if r.is_some() {
+                        returns.extend(r);
                         acked.push(i);
+                    } else {
+                        // The broker could not take the message (internal
+                        // error, queue limit): try again a few times.
+                        nacked.push(i);
                     }
-                    Ok(Confirmation::NotRequested) => acked.push(i),
-                    Ok(Confirmation::Nack(r)) => {
-                        let was_returned = r.is_some();
-                        returned.extend(r);
-                        if !was_returned {
-                            // The broker could not take the message (internal
-                            // error, queue limit): try again a few times.
-                            nacks[i] += 1;
-                            if nacks[i] >= 5 {
-                                outcomes[i] = Some(Outcome::Rejected {
-                                    reason: "the broker nacked the message 5 times".into(),
-                                });
-                            }
-                        } else {
-                            acked.push(i);
-                        }
-                    }
-                    Err(e) => broken = Some(e.to_string()),
+                }
+                Err(e) => {
+                    again.push(i);
+                    look = Look::Broken(e.to_string());
                 }
             }
-            for i in acked {
-                outcomes[i] = Some(Outcome::Confirmed);
+        }
+        for r in returns {
+            let id = r
+                .delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(|id| id.as_str().to_owned());
+            let reason = format!(
+                "{} {}: exchange `{}` routing key `{}` reaches no queue",
+                r.reply_code, r.reply_text, r.delivery.exchange, r.delivery.routing_key
+            );
+            match id.and_then(|id| self.ids.remove(&id)) {
+                Some(slot) => {
+                    self.returned.insert(slot, reason);
+                }
+                None => tracing::warn!(
+                    exchange = %r.delivery.exchange,
+                    routing_key = %r.delivery.routing_key,
+                    "the broker returned a message this sink cannot match to a publish"
+                ),
             }
-            for r in returned {
-                let id = r
-                    .delivery
-                    .properties
-                    .message_id()
-                    .as_ref()
-                    .map(|id| id.as_str().to_owned());
-                match id.and_then(|id| ids.get(&id).copied()) {
-                    Some(i) => {
-                        outcomes[i] = Some(Outcome::Unroutable {
-                            reason: format!(
-                                "{} {}: exchange `{}` routing key `{}` reaches no queue",
-                                r.reply_code,
-                                r.reply_text,
-                                r.delivery.exchange,
-                                r.delivery.routing_key
-                            ),
-                        })
-                    }
-                    None => tracing::warn!(
-                        exchange = %r.delivery.exchange,
-                        routing_key = %r.delivery.routing_key,
-                        "the broker returned a message this sink cannot match to a publish"
-                    ),
+        }
+        for id in looked {
+            self.ids.remove(&id);
+        }
+        let returned: Vec<(usize, String)> = acked
+            .iter()
+            .filter_map(|&i| self.returned.remove(&(seq, i)).map(|r| (i, r)))
+            .collect();
+        let Some(job) = self.job_mut(seq) else {
+            return look;
+        };
+        for i in acked {
+            job.outcomes[i] = Some(Outcome::Confirmed);
+        }
+        for (i, reason) in returned {
+            job.outcomes[i] = Some(Outcome::Unroutable { reason });
+        }
+        for i in nacked {
+            job.nacks[i] += 1;
+            if job.nacks[i] >= 5 {
+                job.outcomes[i] = Some(Outcome::Rejected {
+                    reason: "the broker nacked the message 5 times".into(),
+                });
+            } else {
+                again.push(i);
+                if matches!(look, Look::Fine) {
+                    look = Look::Nacked;
                 }
             }
-            if let Some(reason) = broken {
-                self.monitor.failed(&reason);
-                self.disconnect().await;
-                backoff.wait().await;
-                continue;
-            }
-            self.monitor.recovered();
-            if outcomes.iter().all(Option::is_some) {
-                return Ok(outcomes
+        }
+        if !again.is_empty() {
+            again.append(&mut job.todo);
+            again.sort_unstable();
+            again.dedup();
+            job.todo = again;
+        }
+        look
+    }
+
+    /// Sends the outcomes of every finished batch back.
+    fn answer(&mut self) {
+        for job in &mut self.jobs {
+            if job.reply.is_some()
+                && job.confirms.is_none()
+                && job.todo.is_empty()
+                && job.outcomes.iter().all(Option::is_some)
+                && let Some(reply) = job.reply.take()
+            {
+                let outcomes = std::mem::take(&mut job.outcomes)
                     .into_iter()
                     .map(|o| o.unwrap_or(Outcome::Confirmed))
-                    .collect());
+                    .collect();
+                job.messages = Vec::new();
+                let _ = reply.send(outcomes);
             }
-            backoff.wait().await;
+        }
+        while self.jobs.front().is_some_and(|j| j.reply.is_none()) {
+            self.jobs.pop_front();
         }
     }
 }
 
-impl Sink for AmqpSink {
-    fn send(&mut self, batch: Vec<Message>) -> BoxFuture<'_, Result<Vec<Outcome>, TransportError>> {
-        Box::pin(self.send_batch(batch))
-    }
-
-    fn describe(&self) -> String {
-        self.description.clone()
-    }
+/// What looking at a batch's confirmations found.
+enum Look {
+    Fine,
+    /// Some messages were nacked and go again.
+    Nacked,
+    /// The connection broke; what it carried goes again.
+    Broken(String),
 }

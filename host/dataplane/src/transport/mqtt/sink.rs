@@ -7,11 +7,11 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::client::{self, Client, Ev, Loop, PublishError};
+use super::client::{self, Connection, Ev, PublishError};
 use super::{MqttBrokerConfig, Qos, default_qos};
 use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
-use crate::transport::{Message, Outcome, Sink, TransportError};
+use crate::transport::{Message, Outcome, SendFuture, Sink, TransportError};
 
 /// A pipeline sink on MQTT (`type = "mqtt"` in `[pipelines.sink]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -56,7 +56,9 @@ struct Request {
 
 /// Publishes to an MQTT broker.
 pub struct MqttSink {
-    requests: mpsc::Sender<Request>,
+    /// Unbounded: callers bound the batches in flight (a pipeline keeps a
+    /// few; [`Sink::send`] one).
+    requests: mpsc::UnboundedSender<Request>,
     description: String,
 }
 
@@ -81,19 +83,20 @@ impl MqttSink {
             manual_acks: false,
             inflight: config.max_inflight.max(1),
         };
-        let (client, eventloop) = client::create(broker, &options)?;
-        let (tx, rx) = mpsc::channel(1);
+        let conn = client::create(broker, &options)?;
+        let (tx, rx) = mpsc::unbounded_channel();
         let driver = Driver {
-            client,
-            eventloop,
+            conn,
             qos,
             retain: config.retain,
             default_topic: config.topic.clone(),
-            window: usize::from(options.inflight),
             retry,
             monitor,
             connected: false,
-            batch: None,
+            batches: VecDeque::new(),
+            next_seq: 0,
+            inflight: HashMap::new(),
+            unwritten: VecDeque::new(),
         };
         tokio::spawn(driver.run(rx));
         let description = format!(
@@ -107,24 +110,32 @@ impl MqttSink {
             description,
         })
     }
+
+    /// Hands `batch` to the connection task; the future resolves once every
+    /// message of it is confirmed or failed for good.
+    fn start(&self, batch: Vec<Message>) -> SendFuture {
+        if batch.is_empty() {
+            return Box::pin(async { Ok(Vec::new()) });
+        }
+        let (reply, outcome) = oneshot::channel();
+        let handed = self.requests.send(Request {
+            messages: batch,
+            reply,
+        });
+        Box::pin(async move {
+            handed.map_err(|_| TransportError::Closed)?;
+            outcome.await.map_err(|_| TransportError::Closed)
+        })
+    }
 }
 
 impl Sink for MqttSink {
     fn send(&mut self, batch: Vec<Message>) -> BoxFuture<'_, Result<Vec<Outcome>, TransportError>> {
-        Box::pin(async move {
-            if batch.is_empty() {
-                return Ok(Vec::new());
-            }
-            let (reply, outcome) = oneshot::channel();
-            self.requests
-                .send(Request {
-                    messages: batch,
-                    reply,
-                })
-                .await
-                .map_err(|_| TransportError::Closed)?;
-            outcome.await.map_err(|_| TransportError::Closed)
-        })
+        self.start(batch)
+    }
+
+    fn send_detached(&mut self, batch: Vec<Message>) -> Result<SendFuture, Vec<Message>> {
+        Ok(self.start(batch))
     }
 
     fn describe(&self) -> String {
@@ -132,18 +143,17 @@ impl Sink for MqttSink {
     }
 }
 
-/// The batch being published.
+/// A batch being published.
 struct Batch {
+    /// Numbers batches in the order they came.
+    seq: u64,
     messages: Vec<Message>,
     outcomes: Vec<Option<Outcome>>,
     remaining: usize,
-    reply: oneshot::Sender<Vec<Outcome>>,
-    /// Not handed to the client yet, in order.
+    /// Taken once the outcomes are sent back.
+    reply: Option<oneshot::Sender<Vec<Outcome>>>,
+    /// Not handed to the connection yet, in order.
     queue: VecDeque<usize>,
-    /// Handed to the client, packet id not known yet, in order.
-    awaiting_id: VecDeque<usize>,
-    /// Written with this packet id, awaiting the broker's acknowledgement.
-    inflight: HashMap<u16, usize>,
 }
 
 impl Batch {
@@ -155,73 +165,57 @@ impl Batch {
             self.remaining -= 1;
         }
     }
-
-    /// After a reconnect with a fresh session the client has forgotten
-    /// everything unconfirmed: queue it again, in the original order.
-    fn requeue_unconfirmed(&mut self) {
-        let mut again: Vec<usize> = self
-            .awaiting_id
-            .drain(..)
-            .chain(self.inflight.drain().map(|(_, i)| i))
-            .collect();
-        again.extend(self.queue.drain(..));
-        again.sort_unstable();
-        again.dedup();
-        self.queue = again
-            .into_iter()
-            .filter(|&i| self.outcomes[i].is_none())
-            .collect();
-    }
 }
 
+/// A message of a batch: (batch `seq`, index in the batch).
+type Slot = (u64, usize);
+
 struct Driver {
-    client: Client,
-    eventloop: Loop,
+    conn: Connection,
     qos: Qos,
     retain: bool,
     default_topic: Option<String>,
-    window: usize,
     retry: RetryConfig,
     monitor: Arc<OutageMonitor>,
     connected: bool,
-    batch: Option<Batch>,
+    /// Batches in the order they came, published in that order; a batch
+    /// leaves once answered and every earlier one has left.
+    batches: VecDeque<Batch>,
+    next_seq: u64,
+    /// Published with this packet id, awaiting the broker's
+    /// acknowledgement.
+    inflight: HashMap<u16, Slot>,
+    /// QoS 0 publishes handed to the connection and not written yet, in
+    /// order.
+    unwritten: VecDeque<Slot>,
 }
 
 impl Driver {
-    async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
         let mut backoff = self.retry.backoff();
         let mut closing = false;
         loop {
             self.submit();
-            if let Some(batch) = self.batch.take_if(|b| b.remaining == 0) {
-                let outcomes = batch
-                    .outcomes
-                    .into_iter()
-                    .map(|o| o.unwrap_or(Outcome::Confirmed))
-                    .collect();
-                let _ = batch.reply.send(outcomes);
-            }
-            if closing && self.batch.is_none() {
-                self.client.try_disconnect();
+            self.answer();
+            if closing && self.batches.is_empty() {
+                self.conn.disconnect();
                 // Let the DISCONNECT go out.
-                let _ = tokio::time::timeout(
-                    std::time::Duration::from_millis(200),
-                    self.eventloop.poll(),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_millis(200), self.conn.poll())
+                        .await;
                 return;
             }
             tokio::select! {
-                request = requests.recv(), if self.batch.is_none() && !closing => match request {
+                request = requests.recv(), if !closing => match request {
                     Some(r) => self.start(r),
                     None => closing = true,
                 },
-                event = self.eventloop.poll() => match event {
+                event = self.conn.poll() => match event {
                     Ok(ev) => {
                         self.handle(ev);
                     }
                     Err(e) => {
-                        if closing && self.batch.is_none() {
+                        if closing && self.batches.is_empty() {
                             return;
                         }
                         self.connected = false;
@@ -239,61 +233,110 @@ impl Driver {
 
     fn start(&mut self, request: Request) {
         let n = request.messages.len();
-        self.batch = Some(Batch {
+        self.batches.push_back(Batch {
+            seq: self.next_seq,
             outcomes: vec![None; n],
             remaining: n,
             queue: (0..n).collect(),
-            awaiting_id: VecDeque::new(),
-            inflight: HashMap::new(),
             messages: request.messages,
-            reply: request.reply,
+            reply: Some(request.reply),
         });
+        self.next_seq += 1;
     }
 
-    /// Hands queued messages to the client while connected and the window
-    /// has room.
+    fn batch_mut(&mut self, seq: u64) -> Option<&mut Batch> {
+        let first = self.batches.front()?.seq;
+        let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+        self.batches.get_mut(index)
+    }
+
+    fn settle(&mut self, (seq, index): Slot, outcome: Outcome) {
+        if let Some(batch) = self.batch_mut(seq) {
+            batch.settle(index, outcome);
+        }
+    }
+
+    /// Sends the outcomes of every finished batch back.
+    fn answer(&mut self) {
+        for batch in &mut self.batches {
+            if batch.remaining == 0
+                && let Some(reply) = batch.reply.take()
+            {
+                let outcomes = std::mem::take(&mut batch.outcomes)
+                    .into_iter()
+                    .map(|o| o.unwrap_or(Outcome::Confirmed))
+                    .collect();
+                batch.messages = Vec::new();
+                let _ = reply.send(outcomes);
+            }
+        }
+        while self.batches.front().is_some_and(|b| b.reply.is_none()) {
+            self.batches.pop_front();
+        }
+    }
+
+    /// After a reconnect with a fresh session the connection has forgotten
+    /// everything unconfirmed: queue it again, in the original order.
+    fn requeue_unconfirmed(&mut self) {
+        self.inflight.clear();
+        self.unwritten.clear();
+        for batch in &mut self.batches {
+            if batch.reply.is_some() {
+                batch.queue = (0..batch.outcomes.len())
+                    .filter(|&i| batch.outcomes[i].is_none())
+                    .collect();
+            }
+        }
+    }
+
+    /// Hands queued messages to the connection, batch after batch, while
+    /// connected and the window has room.
     fn submit(&mut self) {
         if !self.connected {
             return;
         }
-        let Some(batch) = self.batch.as_mut() else {
-            return;
-        };
-        while batch.awaiting_id.len() + batch.inflight.len() < self.window {
-            let Some(&i) = batch.queue.front() else { break };
-            let m = &batch.messages[i];
-            let topic = if m.destination.name.is_empty() {
-                self.default_topic.as_deref().unwrap_or_default()
-            } else {
-                m.destination.name.as_str()
-            };
-            if topic.is_empty() {
-                batch.queue.pop_front();
-                batch.settle(
-                    i,
-                    Outcome::Rejected {
-                        reason: "no topic: the connector named none and the sink has no `topic`"
-                            .into(),
-                    },
-                );
-                continue;
-            }
-            match self.client.try_publish(
-                topic,
-                self.qos,
-                self.retain,
-                &m.payload,
-                m.content_type.as_deref(),
-                &m.headers,
-            ) {
-                Ok(()) => {
+        for batch in &mut self.batches {
+            while let Some(&i) = batch.queue.front() {
+                let m = &batch.messages[i];
+                let topic = if m.destination.name.is_empty() {
+                    self.default_topic.as_deref().unwrap_or_default()
+                } else {
+                    m.destination.name.as_str()
+                };
+                if topic.is_empty() {
                     batch.queue.pop_front();
-                    batch.awaiting_id.push_back(i);
+                    batch.settle(
+                        i,
+                        Outcome::Rejected {
+                            reason:
+                                "no topic: the connector named none and the sink has no `topic`"
+                                    .into(),
+                        },
+                    );
+                    continue;
                 }
-                Err(PublishError::Full) => break,
-                Err(PublishError::Invalid(reason)) => {
-                    batch.queue.pop_front();
-                    batch.settle(i, Outcome::Rejected { reason });
+                match self.conn.publish(
+                    topic,
+                    self.qos,
+                    self.retain,
+                    &m.payload,
+                    m.content_type.as_deref(),
+                    &m.headers,
+                ) {
+                    Ok(0) => {
+                        batch.queue.pop_front();
+                        self.unwritten.push_back((batch.seq, i));
+                    }
+                    Ok(pkid) => {
+                        batch.queue.pop_front();
+                        self.inflight.insert(pkid, (batch.seq, i));
+                    }
+                    // Later batches wait too: order is kept.
+                    Err(PublishError::Full) => return,
+                    Err(PublishError::Invalid(reason)) => {
+                        batch.queue.pop_front();
+                        batch.settle(i, Outcome::Rejected { reason });
+                    }
                 }
             }
         }
@@ -304,23 +347,14 @@ impl Driver {
             Ev::Connected { .. } => {
                 self.connected = true;
                 self.monitor.recovered();
-                if let Some(batch) = self.batch.as_mut() {
-                    batch.requeue_unconfirmed();
-                }
+                self.requeue_unconfirmed();
             }
-            Ev::Written(pkid) => {
-                let Some(batch) = self.batch.as_mut() else {
-                    return;
-                };
-                if pkid == 0 {
-                    // QoS 0: written is all we will ever know.
-                    if let Some(i) = batch.awaiting_id.pop_front() {
-                        batch.settle(i, Outcome::Confirmed);
+            Ev::Flushed { qos0 } => {
+                // QoS 0: written is all we will ever know.
+                for _ in 0..qos0 {
+                    if let Some(slot) = self.unwritten.pop_front() {
+                        self.settle(slot, Outcome::Confirmed);
                     }
-                } else if !batch.inflight.contains_key(&pkid)
-                    && let Some(i) = batch.awaiting_id.pop_front()
-                {
-                    batch.inflight.insert(pkid, i);
                 }
             }
             Ev::Acked { pkid, error }
@@ -328,28 +362,19 @@ impl Driver {
                 pkid,
                 error: error @ Some(_),
             } => {
-                let Some(batch) = self.batch.as_mut() else {
-                    return;
-                };
-                if let Some(i) = batch.inflight.remove(&pkid) {
+                if let Some(slot) = self.inflight.remove(&pkid) {
                     match error {
-                        None => batch.settle(i, Outcome::Confirmed),
-                        Some(reason) => batch.settle(i, Outcome::Rejected { reason }),
+                        None => self.settle(slot, Outcome::Confirmed),
+                        Some(reason) => self.settle(slot, Outcome::Rejected { reason }),
                     }
                 }
             }
             Ev::Completed { pkid } => {
-                let Some(batch) = self.batch.as_mut() else {
-                    return;
-                };
-                if let Some(i) = batch.inflight.remove(&pkid) {
-                    batch.settle(i, Outcome::Confirmed);
+                if let Some(slot) = self.inflight.remove(&pkid) {
+                    self.settle(slot, Outcome::Confirmed);
                 }
             }
-            Ev::Received { error: None, .. }
-            | Ev::Publish(_)
-            | Ev::Subscribed { .. }
-            | Ev::Other => {}
+            Ev::Received { error: None, .. } | Ev::Publish(_) | Ev::Subscribed { .. } => {}
         }
     }
 }

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::client::{self, Client, Ev, Loop};
+use super::client::{self, Connection, Ev};
 use super::{MqttBrokerConfig, Qos, default_qos};
 use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
@@ -92,14 +92,13 @@ impl MqttSource {
             manual_acks: manual,
             inflight: 100,
         };
-        let (client, eventloop) = client::create(broker, &options)?;
+        let conn = client::create(broker, &options)?;
         let (tx, rx) = mpsc::channel(BUFFER);
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let ready = Readiness::new();
         let driver = Driver {
             ready: ready.clone(),
-            client,
-            eventloop,
+            conn,
             topics: config.topics.clone(),
             qos,
             manual,
@@ -181,8 +180,7 @@ impl Acker for MqttAcker {
 
 struct Driver {
     ready: Readiness,
-    client: Client,
-    eventloop: Loop,
+    conn: Connection,
     topics: Vec<String>,
     qos: Qos,
     manual: bool,
@@ -198,24 +196,26 @@ struct Driver {
 }
 
 impl Driver {
-    /// Hands waiting subscriptions and acknowledgements to the client, as
-    /// far as its request channel takes them.
+    /// Hands waiting subscriptions and acknowledgements to the connection;
+    /// its next poll writes them all at once.
     fn flush(&mut self) {
         if !self.connected {
             return;
         }
-        if self.need_subscribe && self.client.try_subscribe(&self.topics, self.qos).is_ok() {
-            self.need_subscribe = false;
+        if self.need_subscribe {
+            match self.conn.subscribe(&self.topics, self.qos) {
+                Ok(()) => self.need_subscribe = false,
+                Err(e) => tracing::debug!("mqtt source: {e}"),
+            }
         }
-        while let Some(&(generation, qos, pkid)) = self.pending_acks.front() {
+        for (generation, qos, pkid) in self.pending_acks.drain(..) {
             // After a reconnect the broker resends what we had not
             // acknowledged, possibly under packet ids now used by other
             // messages: acknowledging an old id could acknowledge the wrong
             // message.
-            if generation == self.generation && self.client.try_ack(qos, pkid).is_err() {
-                break;
+            if generation == self.generation {
+                self.conn.ack(qos, pkid);
             }
-            self.pending_acks.pop_front();
         }
     }
 
@@ -225,7 +225,7 @@ impl Driver {
         loop {
             self.flush();
             let event = tokio::select! {
-                e = self.eventloop.poll() => e,
+                e = self.conn.poll() => e,
                 a = acks.recv() => {
                     if let Some(a) = a {
                         self.pending_acks.extend(a);
@@ -233,8 +233,8 @@ impl Driver {
                     continue;
                 }
                 _ = self.tx.closed() => {
-                    self.client.try_disconnect();
-                    let _ = tokio::time::timeout(Duration::from_millis(200), self.eventloop.poll()).await;
+                    self.conn.disconnect();
+                    let _ = tokio::time::timeout(Duration::from_millis(200), self.conn.poll()).await;
                     return;
                 }
             };
