@@ -28,6 +28,8 @@
 //! and (MQTT) the CPU time of each broker and of this process;
 //! `BENCH_MQTT_BATCH` (2000), `BENCH_KAFKA_BATCH` (2000),
 //! `BENCH_KAFKA_LINGER_MS` (2) set the pipelines' batches;
+//! `BENCH_KAFKA_SINK_MODE` (`structured`) is the Kafka pipeline's output
+//! mode;
 //! `BENCH_MQTT_PRODUCER_CHUNK` (1000) is how many events the MQTT
 //! producer publishes before it waits for their PUBACKs;
 //! `BENCH_KAFKA_SCALE` (5) multiplies the events of the Kafka part;
@@ -644,6 +646,9 @@ async fn kafka(n: usize) -> Vec<Row> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
+    // What the pipeline writes: `structured` (the whole event in the value,
+    // like the copied records) or `binary` (the connector's default).
+    let kmode = std::env::var("BENCH_KAFKA_SINK_MODE").unwrap_or_else(|_| "structured".to_owned());
     let klinger: u64 = std::env::var("BENCH_KAFKA_LINGER_MS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -704,7 +709,7 @@ async fn kafka(n: usize) -> Vec<Row> {
                 batch_timeout_ms = 2
                 metrics_interval_s = 0
                 source = {{ broker = "k", kafka = {{ topics = ["{t_in}"], properties = {{ "fetch.wait.max.ms" = "{fetch_wait}" }} }} }}
-                sink = {{ broker = "k", connector_config = {{ mode = "structured" }}, kafka = {{ topic = "{t_out}", linger_ms = {klinger} }} }}
+                sink = {{ broker = "k", connector_config = {{ mode = "{kmode}" }}, kafka = {{ topic = "{t_out}", linger_ms = {klinger} }} }}
                 "#
             ))
             .unwrap();

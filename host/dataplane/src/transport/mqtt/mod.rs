@@ -1,5 +1,6 @@
-//! MQTT 3.1.1 and 5 with `rumqttc`: QoS 0/1/2, persistent sessions for
-//! at-least-once sources, TLS, user name and password.
+//! MQTT 3.1.1 and 5 (`rumqttc`'s packet codecs over a connection of our
+//! own that batches its writes, see `client.rs`): QoS 0/1/2, persistent
+//! sessions for at-least-once sources, TLS, user name and password.
 //!
 //! * [`MqttSink`] publishes and counts a message as sent on PUBACK (QoS 1) or
 //!   PUBCOMP (QoS 2). It connects with a clean session and, after a
