@@ -363,11 +363,7 @@ except pika.exceptions.ChannelClosedByBroker:
 
 #[test]
 fn flows_on_rabbitmq_are_exchanges_and_processors_move_events() {
-    let rabbit = 5672;
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", rabbit)).is_ok(),
-        "this test needs RabbitMQ on 127.0.0.1:{rabbit} (.ci/test starts it)"
-    );
+    let rabbit = brokers::rabbitmq();
     // Flow names are exchange names on a shared broker: unique per run.
     let tag = format!("t{}x{}", std::process::id(), free_port());
     let namespace = format!("{tag}.unix.ar");

@@ -537,11 +537,7 @@ impl Service {
         principal: &Principal,
         name: &DnsName,
     ) -> Result<(), ServiceError> {
-        let flow = self
-            .store
-            .flow(name)
-            .await?
-            .ok_or_else(|| not_found("flow", name))?;
+        let flow = self.existing_flow(name).await?;
         authorize_owner(principal, &flow)?;
         if flow.copy_of.is_some() && self.store.subscription(name).await?.is_some() {
             return Err(ServiceError::Conflict(format!(
@@ -632,11 +628,7 @@ impl Service {
         principal: &Principal,
         name: &DnsName,
     ) -> Result<Flow, ServiceError> {
-        let flow = self
-            .store
-            .flow(name)
-            .await?
-            .ok_or_else(|| not_found("flow", name))?;
+        let flow = self.existing_flow(name).await?;
         authorize_read(principal, &flow)?;
         match flow.state {
             FlowState::Active => Ok(flow),
@@ -680,25 +672,25 @@ impl Service {
         name: &DnsName,
         visibility: Visibility,
     ) -> Result<Flow, ServiceError> {
-        let mut flow = self
-            .store
-            .flow(name)
-            .await?
-            .ok_or_else(|| not_found("flow", name))?;
+        let mut flow = self.existing_flow(name).await?;
         authorize_owner(principal, &flow)?;
         flow.visibility = visibility;
         self.store.apply(Change::ReplaceFlow(flow.clone())).await?;
         Ok(flow)
     }
 
+    /// The flow called `name`; `NotFound` when there is none.
+    async fn existing_flow(&self, name: &DnsName) -> Result<Flow, ServiceError> {
+        self.store
+            .flow(name)
+            .await?
+            .ok_or_else(|| not_found("flow", name))
+    }
+
     // ----- subscriptions -----
 
     async fn endpoint(&self, name: &DnsName) -> Result<FlowEndpoint, ServiceError> {
-        let flow = self
-            .store
-            .flow(name)
-            .await?
-            .ok_or_else(|| not_found("flow", name))?;
+        let flow = self.existing_flow(name).await?;
         match (flow.state, flow.binding) {
             (FlowState::Active, Some(binding)) => Ok(FlowEndpoint {
                 flow: flow.name,
@@ -976,19 +968,11 @@ impl Service {
     ) -> Result<Processor, ServiceError> {
         let namespace = self.owned_namespace_of(principal, &spec.name).await?;
         for input in &spec.inputs {
-            let flow = self
-                .store
-                .flow(input)
-                .await?
-                .ok_or_else(|| not_found("flow", input))?;
+            let flow = self.existing_flow(input).await?;
             authorize_read(principal, &flow)?;
         }
         for output in &spec.outputs {
-            let flow = self
-                .store
-                .flow(output)
-                .await?
-                .ok_or_else(|| not_found("flow", output))?;
+            let flow = self.existing_flow(output).await?;
             authorize_owner(principal, &flow)?;
         }
         let now = now_unix();

@@ -190,7 +190,8 @@ impl DataPlane {
     /// The queues of broker `name` (`embedded` or a configured one), to
     /// create and remove the queues of flows.
     pub fn queues(&self, name: &str) -> Result<crate::queues::FlowQueues, String> {
-        self.broker(name).map(crate::queues::FlowQueues::new)
+        crate::queues::FlowQueues::new(self.broker(name)?)
+            .map_err(|e| format!("broker `{name}`: {e}"))
     }
 
     /// The running pipeline `name`.

@@ -3,6 +3,7 @@
 //! removes it with the flow; pipelines that stop for good remove their
 //! consumer state (AMQP queue, Kafka consumer group) here too.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
@@ -34,14 +35,40 @@ impl Default for TopicLayout {
 }
 
 /// Creates and removes queues on one broker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FlowQueues {
     broker: Broker,
+    admin: Admin,
+}
+
+/// What makes and removes the queues.
+#[derive(Clone)]
+enum Admin {
+    /// One admin client for every call (a client per call would connect
+    /// and fetch metadata each time).
+    Kafka(Arc<KafkaAdmin>),
+    /// MQTT topics need no creating.
+    Mqtt,
+    /// A connection per call: provisioning is rare.
+    Amqp(AmqpBrokerConfig),
+}
+
+impl std::fmt::Debug for FlowQueues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowQueues")
+            .field("broker", &self.broker)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FlowQueues {
-    pub(crate) fn new(broker: Broker) -> FlowQueues {
-        FlowQueues { broker }
+    pub(crate) fn new(broker: Broker) -> Result<FlowQueues, TransportError> {
+        let admin = match &broker {
+            Broker::Kafka(k) => Admin::Kafka(Arc::new(KafkaAdmin::new(k)?)),
+            Broker::Mqtt(_) => Admin::Mqtt,
+            Broker::Amqp(a) => Admin::Amqp(a.clone()),
+        };
+        Ok(FlowQueues { broker, admin })
     }
 
     /// The broker's protocol: `kafka`, `mqtt` or `amqp`.
@@ -81,14 +108,14 @@ impl FlowQueues {
     /// Creates queue `name`; succeeds when it exists. MQTT topics need no
     /// creating.
     pub async fn create(&self, name: &str, layout: TopicLayout) -> Result<(), TransportError> {
-        match &self.broker {
-            Broker::Kafka(k) => {
-                KafkaAdmin::new(k)?
+        match &self.admin {
+            Admin::Kafka(kafka) => {
+                kafka
                     .create_topic(name, layout.partitions, layout.replication)
                     .await
             }
-            Broker::Mqtt(_) => Ok(()),
-            Broker::Amqp(a) => {
+            Admin::Mqtt => Ok(()),
+            Admin::Amqp(a) => {
                 let connection =
                     tokio::time::timeout(CONNECT_TIMEOUT, a.connect("fnaa-provisioning"))
                         .await
@@ -109,10 +136,10 @@ impl FlowQueues {
 
     /// Removes queue `name`; succeeds when it does not exist.
     pub async fn delete(&self, name: &str) -> Result<(), TransportError> {
-        match &self.broker {
-            Broker::Kafka(k) => KafkaAdmin::new(k)?.delete_topic(name).await,
-            Broker::Mqtt(_) => Ok(()),
-            Broker::Amqp(a) => {
+        match &self.admin {
+            Admin::Kafka(kafka) => kafka.delete_topic(name).await,
+            Admin::Mqtt => Ok(()),
+            Admin::Amqp(a) => {
                 amqp_call(a, name, |channel, name| async move {
                     channel
                         .exchange_delete(name, ExchangeDeleteOptions::default())
@@ -127,10 +154,10 @@ impl FlowQueues {
     /// it could resume: the durable AMQP queue `consumer`, or the Kafka
     /// consumer group `consumer`. MQTT sessions expire by themselves.
     pub async fn delete_consumer(&self, consumer: &str) -> Result<(), TransportError> {
-        match &self.broker {
-            Broker::Kafka(k) => KafkaAdmin::new(k)?.delete_group(consumer).await,
-            Broker::Mqtt(_) => Ok(()),
-            Broker::Amqp(a) => {
+        match &self.admin {
+            Admin::Kafka(kafka) => kafka.delete_group(consumer).await,
+            Admin::Mqtt => Ok(()),
+            Admin::Amqp(a) => {
                 amqp_call(a, consumer, |channel, name| async move {
                     channel
                         .queue_delete(name, QueueDeleteOptions::default())

@@ -11,24 +11,9 @@ use crate::plugin::Plugin;
 use crate::runtime::Runtime;
 use crate::sandbox::Sandbox;
 
-/// Where a message goes to or came from.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Destination {
-    /// Kafka topic, MQTT topic or AMQP exchange.
-    pub name: String,
-    /// AMQP routing key.
-    pub routing_key: Option<String>,
-}
-
-/// A broker message, as connectors produce and consume it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Message {
-    pub destination: Destination,
-    pub key: Option<Vec<u8>>,
-    pub content_type: Option<String>,
-    pub headers: Vec<(String, Vec<u8>)>,
-    pub payload: Vec<u8>,
-}
+/// Broker messages as connectors produce and consume them: the type the
+/// transports and the protocol bindings share.
+pub use fnaa_event::binding::{Destination, Message};
 
 fn message_to_wit(m: Message) -> wit_connector::Message {
     wit_connector::Message {

@@ -190,7 +190,7 @@ struct Entry {
 pub struct DataPlanePipelines {
     plane: SharedDataPlane,
     broker: String,
-    kind: &'static str,
+    queues: FlowQueues,
     config: FlowsConfig,
     catalog: Arc<PluginCatalog>,
     entries: Mutex<BTreeMap<String, Entry>>,
@@ -209,7 +209,7 @@ impl DataPlanePipelines {
         DataPlanePipelines {
             plane,
             broker: config.broker.clone(),
-            kind: queues.kind(),
+            queues: queues.queues.clone(),
             config: config.clone(),
             catalog,
             entries: Mutex::default(),
@@ -228,10 +228,13 @@ impl DataPlanePipelines {
     /// The data-plane pipeline that runs `spec`.
     fn pipeline_config(&self, spec: &PipelineSpec) -> Result<PipelineConfig, ProvisionError> {
         for endpoint in spec.inputs.iter().chain(&spec.outputs) {
-            if endpoint.binding.broker_type != self.kind {
+            if endpoint.binding.broker_type != self.queues.kind() {
                 return Err(ProvisionError(format!(
                     "flow {} lives on a {} broker, but this host's flows are on {} broker `{}`",
-                    endpoint.flow, endpoint.binding.broker_type, self.kind, self.broker
+                    endpoint.flow,
+                    endpoint.binding.broker_type,
+                    self.queues.kind(),
+                    self.broker
                 )));
             }
         }
@@ -250,26 +253,15 @@ impl DataPlanePipelines {
                 "a pipeline needs at least one input and one output flow".into(),
             ));
         };
-        let (source, sink) = match self.kind {
+        let (source, sink) = match self.queues.kind() {
             "kafka" => (
-                serde_json::json!({ "kafka": {
-                    "topics": topics,
-                    "group_id": consumer_name(&spec.id),
-                    "start_from": "latest",
-                } }),
+                // Consumer group `fnaa-<id>` (the data plane's default).
+                serde_json::json!({ "kafka": { "topics": topics, "start_from": "latest" } }),
                 serde_json::json!({ "kafka": { "topic": first_output } }),
             ),
             "mqtt" => (
-                serde_json::json!({ "mqtt": {
-                    "topics": topics,
-                    "qos": 1,
-                    "client_id": format!("{}-source", consumer_name(&spec.id)),
-                } }),
-                serde_json::json!({ "mqtt": {
-                    "topic": first_output,
-                    "qos": 1,
-                    "client_id": format!("{}-sink", consumer_name(&spec.id)),
-                } }),
+                serde_json::json!({ "mqtt": { "topics": topics, "qos": 1 } }),
+                serde_json::json!({ "mqtt": { "topic": first_output, "qos": 1 } }),
             ),
             "amqp" => (
                 serde_json::json!({ "amqp": {
@@ -354,18 +346,10 @@ impl DataPlanePipelines {
     }
 }
 
-/// The durable AMQP queue, Kafka consumer group or MQTT client id (prefix)
-/// of pipeline `id`: only letters, digits, `.`, `_` and `-` (rumqttd, for
-/// one, refuses a client id with a `/`).
+/// The durable AMQP queue and the Kafka consumer group of pipeline `id`
+/// (the data plane's default group name).
 fn consumer_name(id: &str) -> String {
-    let safe: String = id
-        .chars()
-        .map(|c| match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
-            _ => '_',
-        })
-        .collect();
-    format!("fnaa-{safe}")
+    format!("fnaa-{id}")
 }
 
 /// A processor's JSON configuration as the plugin's key/value pairs:
@@ -460,10 +444,7 @@ impl PipelineController for DataPlanePipelines {
         }
         self.halt(id).await;
         // Nothing resumes this pipeline: drop what its source kept.
-        let queues = self.plane.lock().await.queues(&self.broker);
-        if let Ok(queues) = queues
-            && let Err(error) = queues.delete_consumer(&consumer_name(id)).await
-        {
+        if let Err(error) = self.queues.delete_consumer(&consumer_name(id)).await {
             tracing::warn!(pipeline = %id, %error, "cannot remove the consumer state of a stopped pipeline");
         }
         Ok(())

@@ -195,13 +195,19 @@ fn plugin_catalog(
         if unsafe_name {
             return Err(format!("`{name}` is not a plugin name"));
         }
-        let version_ok = |loaded: &fnaa_runtime::Plugin| match &plugin.version {
-            Some(version) if &loaded.info().version != version => Err(format!(
-                "plugin `{name}` is version {}, not {version}",
-                loaded.info().version
-            )),
-            _ => Ok(()),
+        // Loading (compiling) a plugin only to read its version is done
+        // only when a version is asked for: the data plane loads it anyway.
+        let check_version = |load: &dyn Fn() -> Result<fnaa_runtime::Plugin, String>| {
+            let Some(version) = &plugin.version else {
+                return Ok(());
+            };
+            let loaded = load()?;
+            match &loaded.info().version {
+                found if found == version => Ok(()),
+                found => Err(format!("plugin `{name}` is version {found}, not {version}")),
+            }
         };
+        let failed = |e: fnaa_runtime::RuntimeError| format!("plugin `{name}`: {e}");
         if let Some(dir) = &dir {
             let versioned = plugin
                 .version
@@ -212,20 +218,14 @@ fn plugin_catalog(
                 .chain([dir.join(format!("{name}.wasm"))])
             {
                 if path.is_file() {
-                    let loaded = runtime
-                        .load_file(&path)
-                        .map_err(|e| format!("plugin `{name}`: {e}"))?;
-                    version_ok(&loaded)?;
+                    check_version(&|| runtime.load_file(&path).map_err(failed))?;
                     return Ok(path.display().to_string());
                 }
             }
         }
         match fnaa_plugins::find(name) {
             Some(builtin) => {
-                let loaded = runtime
-                    .load(builtin.name, builtin.wasm)
-                    .map_err(|e| format!("plugin `{name}`: {e}"))?;
-                version_ok(&loaded)?;
+                check_version(&|| runtime.load(builtin.name, builtin.wasm).map_err(failed))?;
                 Ok(builtin.name.to_owned())
             }
             None => Err(format!(

@@ -183,9 +183,9 @@ impl Pipeline {
                 (StageInputTx::Latest(q.clone()), StageInput::Latest(q))
             }
         };
-        // The sink task keeps up to `queue` batches in flight (when its sink
-        // can, see `Sink::send_detached`) behind a channel of one: as many
-        // batches as `queue` waiting ones and one in the sink.
+        // The sink task keeps up to `queue` batches in flight (see
+        // `Sink::send`) behind a channel of one: as many batches as `queue`
+        // waiting ones and one in the sink.
         let (out_tx, out_rx) = mpsc::channel(1);
         let acker = spec.source.acker();
         tracing::info!(
@@ -740,7 +740,7 @@ impl DeadLetter {
 
 struct SinkTask {
     name: String,
-    /// Batches handed to the sink at most (see [`Sink::send_detached`]):
+    /// Batches handed to the sink at most (see [`Sink::send`]):
     /// their broker round trips overlap, and their source messages are
     /// still acknowledged batch after batch, in order.
     in_flight: usize,
@@ -780,9 +780,7 @@ impl SinkTask {
                     closed = true;
                     break;
                 };
-                if !self.start(batch, &mut in_flight).await {
-                    return;
-                }
+                self.start(batch, &mut in_flight);
             }
             let room = !closed && in_flight.len() < self.in_flight;
             let Some(front) = in_flight.front_mut() else {
@@ -812,40 +810,20 @@ impl SinkTask {
         tracing::debug!(pipeline = %self.name, "sink task done");
     }
 
-    /// Hands `batch` to the sink; a sink that publishes one batch at a time
-    /// gets it once the batches in flight are done, and is waited for.
-    /// False when the pipeline must stop.
-    async fn start(&mut self, mut batch: OutBatch, in_flight: &mut VecDeque<InFlight>) -> bool {
+    /// Hands `batch` to the sink (an empty one needs no round trip).
+    fn start(&mut self, mut batch: OutBatch, in_flight: &mut VecDeque<InFlight>) {
         let messages = std::mem::take(&mut batch.messages);
         let count = messages.len();
-        if messages.is_empty() {
-            in_flight.push_back(InFlight {
-                batch,
-                count,
-                outcomes: Box::pin(async { Ok(Vec::new()) }),
-            });
-            return true;
-        }
-        match self.sink.send_detached(messages) {
-            Ok(outcomes) => {
-                in_flight.push_back(InFlight {
-                    batch,
-                    count,
-                    outcomes,
-                });
-                true
-            }
-            Err(messages) => {
-                while let Some(f) = in_flight.pop_front() {
-                    let outcomes = f.outcomes.await;
-                    if !self.finish(f.batch, f.count, outcomes).await {
-                        return false;
-                    }
-                }
-                let outcomes = self.sink.send(messages).await;
-                self.finish(batch, count, outcomes).await
-            }
-        }
+        let outcomes = if messages.is_empty() {
+            Box::pin(async { Ok(Vec::new()) })
+        } else {
+            self.sink.send(messages)
+        };
+        in_flight.push_back(InFlight {
+            batch,
+            count,
+            outcomes,
+        });
     }
 
     /// Dead-letters what failed and acknowledges the batch's source

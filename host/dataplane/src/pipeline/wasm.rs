@@ -8,7 +8,7 @@ use fnaa_runtime::{
 };
 
 use super::stage::{Codec, PluginFactory, Processor, StageError};
-use crate::transport::{Destination, Message};
+use crate::transport::Message;
 
 /// Finds a plugin by name (embedded standard plugins, installed ones).
 pub type Resolver = dyn Fn(&str) -> Result<Plugin, String> + Send + Sync;
@@ -62,45 +62,16 @@ fn stage_error(e: ProcessError) -> StageError {
     }
 }
 
-fn to_runtime(m: &Message) -> fnaa_runtime::Message {
-    fnaa_runtime::Message {
-        destination: fnaa_runtime::Destination {
-            name: m.destination.name.clone(),
-            routing_key: m.destination.routing_key.clone(),
-        },
-        key: m.key.clone(),
-        content_type: m.content_type.clone(),
-        headers: m.headers.clone(),
-        payload: m.payload.clone(),
-    }
-}
-
-fn from_runtime(m: fnaa_runtime::Message) -> Message {
-    Message {
-        destination: Destination {
-            name: m.destination.name,
-            routing_key: m.destination.routing_key,
-        },
-        key: m.key,
-        content_type: m.content_type,
-        headers: m.headers,
-        payload: m.payload,
-    }
-}
-
 /// A connector plugin instance.
 pub struct WasmCodec(ConnectorInstance);
 
 impl Codec for WasmCodec {
     fn decode(&mut self, batch: &[Message]) -> Result<Vec<Result<Event, String>>, StageError> {
-        self.0
-            .decode(batch.iter().map(to_runtime).collect())
-            .map_err(stage_error)
+        self.0.decode(batch.to_vec()).map_err(stage_error)
     }
 
     fn encode(&mut self, batch: &[Event]) -> Result<Vec<Result<Message, String>>, StageError> {
-        let out = self.0.encode(batch.to_vec()).map_err(stage_error)?;
-        Ok(out.into_iter().map(|r| r.map(from_runtime)).collect())
+        self.0.encode(batch.to_vec()).map_err(stage_error)
     }
 }
 

@@ -196,27 +196,19 @@ pub trait Acker: Send + Sync {
 
 /// Publishes messages to one broker endpoint.
 pub trait Sink: Send {
-    /// Publishes `batch` and waits until every message is confirmed or failed
-    /// for good; returns one [`Outcome`] per message, in order. Retries
-    /// through outages. Errors only on shutdown or a fatal client error.
-    fn send(&mut self, batch: Vec<Message>) -> BoxFuture<'_, Result<Vec<Outcome>, TransportError>>;
-
-    /// Like [`Sink::send`], but the returned future does not borrow the
-    /// sink, so that a pipeline can keep several batches in flight (their
-    /// broker round trips overlap). The batch is handed to the client before
-    /// this returns: batches go out in the order they were started. Each
-    /// future resolves as [`Sink::send`] would, for its own batch. A sink
-    /// that cannot do this (the default) hands the batch back, and the
-    /// caller uses [`Sink::send`].
-    fn send_detached(&mut self, batch: Vec<Message>) -> Result<SendFuture, Vec<Message>> {
-        Err(batch)
-    }
+    /// Publishes `batch`; the future resolves once every message is
+    /// confirmed or failed for good, with one [`Outcome`] per message, in
+    /// order. Retries through outages; errors only on shutdown or a fatal
+    /// client error. The batch is handed to the client before this returns
+    /// and the future does not borrow the sink, so that a pipeline can keep
+    /// several batches in flight: they go out in the order they were sent.
+    fn send(&mut self, batch: Vec<Message>) -> SendFuture;
 
     /// A short description for logs.
     fn describe(&self) -> String;
 }
 
-/// The outcomes of a batch started with [`Sink::send_detached`].
+/// The outcomes of a batch started with [`Sink::send`].
 pub type SendFuture = BoxFuture<'static, Result<Vec<Outcome>, TransportError>>;
 
 /// An acker for sources that need none.
@@ -279,4 +271,67 @@ impl<T> BatchBuffer<T> {
         };
         Ok(std::mem::replace(&mut self.buffer, rest))
     }
+}
+
+/// The `<prefix>_<NAME>` environment variables that fill a broker's unset
+/// settings (e.g. `RABBITMQ_HOST`), read through `env` so tests can pass
+/// their own.
+pub(crate) struct EnvVars<'a> {
+    pub broker: &'static str,
+    pub prefix: &'a str,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl EnvVars<'_> {
+    /// `current`, else variable `<prefix>_<name>`.
+    pub(crate) fn or(&self, current: Option<String>, name: &str) -> Option<String> {
+        current.or_else(|| (self.env)(&format!("{}_{name}", self.prefix)))
+    }
+
+    /// `current`, else `<prefix>_PASSWORD`.
+    pub(crate) fn password(
+        &self,
+        current: Option<crate::secret::Secret>,
+    ) -> Option<crate::secret::Secret> {
+        current.or_else(|| self.or(None, "PASSWORD").map(crate::secret::Secret::new))
+    }
+
+    /// `current`, else `<prefix>_PORT`, which must be a port number.
+    pub(crate) fn port(&self, current: Option<u16>) -> Result<Option<u16>, TransportError> {
+        match (current, self.or(None, "PORT")) {
+            (Some(port), _) => Ok(Some(port)),
+            (None, None) => Ok(None),
+            (None, Some(text)) => text.parse().map(Some).map_err(|_| TransportError::Config {
+                broker: self.broker,
+                reason: format!("{}_PORT is not a port number", self.prefix),
+            }),
+        }
+    }
+}
+
+/// A batch handed to a sink's connection task, and where its outcomes go.
+pub(crate) struct SinkRequest {
+    pub messages: Vec<Message>,
+    pub reply: tokio::sync::oneshot::Sender<Vec<Outcome>>,
+}
+
+/// Hands `batch` to a sink's connection task through `requests`; the
+/// future resolves with the outcomes the task sends back (an empty batch
+/// needs no trip).
+pub(crate) fn submit(
+    requests: &tokio::sync::mpsc::UnboundedSender<SinkRequest>,
+    batch: Vec<Message>,
+) -> SendFuture {
+    if batch.is_empty() {
+        return Box::pin(async { Ok(Vec::new()) });
+    }
+    let (reply, outcome) = tokio::sync::oneshot::channel();
+    let handed = requests.send(SinkRequest {
+        messages: batch,
+        reply,
+    });
+    Box::pin(async move {
+        handed.map_err(|_| TransportError::Closed)?;
+        outcome.await.map_err(|_| TransportError::Closed)
+    })
 }

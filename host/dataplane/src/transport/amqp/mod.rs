@@ -26,13 +26,14 @@ pub use source::{AmqpSource, AmqpSourceConfig};
 
 use super::TransportError;
 use crate::secret::Secret;
+use crate::transport::EnvVars;
 
 /// An AMQP 0.9.1 broker (`type = "amqp"` in `[brokers.connections.<name>]`).
 ///
 /// Unset fields are read from the environment variables of seed 003 (with
 /// the default `env_prefix`): `RABBITMQ_HOST`, `RABBITMQ_PORT`,
 /// `RABBITMQ_USERNAME`, `RABBITMQ_PASSWORD`, `RABBITMQ_VIRTUAL_HOST`.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpBrokerConfig {
     /// Host name or address. Env: `<prefix>_HOST`. Default `localhost`.
@@ -65,21 +66,6 @@ fn default_amqp_env_prefix() -> String {
     "RABBITMQ".to_owned()
 }
 
-impl fmt::Debug for AmqpBrokerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AmqpBrokerConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("password", &self.password)
-            .field("virtual_host", &self.virtual_host)
-            .field("tls", &self.tls)
-            .field("heartbeat_s", &self.heartbeat_s)
-            .field("env_prefix", &self.env_prefix)
-            .finish()
-    }
-}
-
 impl AmqpBrokerConfig {
     /// A broker at `host:port` with user `guest`.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
@@ -97,20 +83,17 @@ impl AmqpBrokerConfig {
         &self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<AmqpBrokerConfig, TransportError> {
-        let var = |name: &str| env(&format!("{}_{name}", self.env_prefix));
+        let vars = EnvVars {
+            broker: "amqp",
+            prefix: &self.env_prefix,
+            env,
+        };
         let mut out = self.clone();
-        out.host = out.host.or_else(|| var("HOST"));
-        if out.port.is_none()
-            && let Some(p) = var("PORT")
-        {
-            out.port = Some(p.parse().map_err(|_| TransportError::Config {
-                broker: "amqp",
-                reason: format!("{}_PORT is not a port number", self.env_prefix),
-            })?);
-        }
-        out.username = out.username.or_else(|| var("USERNAME"));
-        out.password = out.password.or_else(|| var("PASSWORD").map(Secret::new));
-        out.virtual_host = out.virtual_host.or_else(|| var("VIRTUAL_HOST"));
+        out.host = vars.or(out.host, "HOST");
+        out.port = vars.port(out.port)?;
+        out.username = vars.or(out.username, "USERNAME");
+        out.password = vars.password(out.password);
+        out.virtual_host = vars.or(out.virtual_host, "VIRTUAL_HOST");
         Ok(out)
     }
 

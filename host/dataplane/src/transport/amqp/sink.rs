@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{AmqpBrokerConfig, ExchangeType, close_quietly, ensure_exchange, short};
 use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
-use crate::transport::{Message, Outcome, SendFuture, Sink, TransportError};
+use crate::transport::{Message, Outcome, SendFuture, Sink, SinkRequest};
 
 /// A pipeline sink on AMQP (`type = "amqp"` in `[pipelines.sink]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -66,20 +66,15 @@ impl Default for AmqpSinkConfig {
 ///
 /// A connection task publishes the batches in the order they come and
 /// awaits their publisher confirms concurrently, so that several batches can
-/// be in flight ([`Sink::send_detached`]): RabbitMQ confirms persistent
+/// be in flight ([`Sink::send`]): RabbitMQ confirms persistent
 /// messages once they are on disk, and batches in flight together share
 /// its disk writes.
 pub struct AmqpSink {
-    requests: mpsc::UnboundedSender<Request>,
+    requests: mpsc::UnboundedSender<SinkRequest>,
     /// The connection task until the first batch starts it (spawning needs
     /// the runtime, which `new` may be called without).
-    idle: Option<(Driver, mpsc::UnboundedReceiver<Request>)>,
+    idle: Option<(Driver, mpsc::UnboundedReceiver<SinkRequest>)>,
     description: String,
-}
-
-struct Request {
-    messages: Vec<Message>,
-    reply: oneshot::Sender<Vec<Outcome>>,
 }
 
 /// A message refused for good, or a broken connection to retry through.
@@ -135,31 +130,19 @@ impl AmqpSink {
     /// Hands `batch` to the connection task; the future resolves once every
     /// message of it is confirmed or failed for good.
     fn start(&mut self, batch: Vec<Message>) -> SendFuture {
-        if batch.is_empty() {
-            return Box::pin(async { Ok(Vec::new()) });
-        }
-        if let Some((driver, rx)) = self.idle.take() {
+        // The connection task starts with the first real batch.
+        if !batch.is_empty()
+            && let Some((driver, rx)) = self.idle.take()
+        {
             tokio::spawn(driver.run(rx));
         }
-        let (reply, outcome) = oneshot::channel();
-        let handed = self.requests.send(Request {
-            messages: batch,
-            reply,
-        });
-        Box::pin(async move {
-            handed.map_err(|_| TransportError::Closed)?;
-            outcome.await.map_err(|_| TransportError::Closed)
-        })
+        crate::transport::submit(&self.requests, batch)
     }
 }
 
 impl Sink for AmqpSink {
-    fn send(&mut self, batch: Vec<Message>) -> BoxFuture<'_, Result<Vec<Outcome>, TransportError>> {
+    fn send(&mut self, batch: Vec<Message>) -> SendFuture {
         self.start(batch)
-    }
-
-    fn send_detached(&mut self, batch: Vec<Message>) -> Result<SendFuture, Vec<Message>> {
-        Ok(self.start(batch))
     }
 
     fn describe(&self) -> String {
@@ -338,7 +321,7 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<SinkRequest>) {
         let mut backoff = self.retry.backoff();
         let mut closing = false;
         loop {
@@ -392,7 +375,7 @@ impl Driver {
         }
     }
 
-    fn add(&mut self, request: Request) {
+    fn add(&mut self, request: SinkRequest) {
         let n = request.messages.len();
         self.jobs.push_back(Job {
             seq: self.next_seq,

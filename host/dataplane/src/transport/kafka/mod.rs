@@ -12,7 +12,6 @@ mod sink;
 mod source;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -32,13 +31,14 @@ pub use source::{KafkaSource, KafkaSourceConfig};
 use super::TransportError;
 use crate::outage::OutageMonitor;
 use crate::secret::Secret;
+use crate::transport::EnvVars;
 
 /// A Kafka cluster (`type = "kafka"` in `[brokers.connections.<name>]`).
 ///
 /// Unset fields are read from environment variables named after
 /// `env_prefix`: `KAFKA_BOOTSTRAP_SERVERS`, `KAFKA_USERNAME`,
 /// `KAFKA_PASSWORD`, `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaBrokerConfig {
     /// Comma-separated `host:port` list (librdkafka `bootstrap.servers`).
@@ -69,21 +69,6 @@ fn default_kafka_env_prefix() -> String {
     "KAFKA".to_owned()
 }
 
-impl fmt::Debug for KafkaBrokerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KafkaBrokerConfig")
-            .field("bootstrap_servers", &self.bootstrap_servers)
-            .field("security_protocol", &self.security_protocol)
-            .field("sasl_mechanism", &self.sasl_mechanism)
-            .field("username", &self.username)
-            .field("password", &self.password)
-            .field("ssl_ca_location", &self.ssl_ca_location)
-            .field("env_prefix", &self.env_prefix)
-            .field("properties", &self.properties.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
-
 impl KafkaBrokerConfig {
     /// A broker at `bootstrap_servers` with everything else default.
     pub fn new(bootstrap_servers: impl Into<String>) -> Self {
@@ -100,13 +85,17 @@ impl KafkaBrokerConfig {
         &self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<KafkaBrokerConfig, TransportError> {
-        let var = |name: &str| env(&format!("{}_{name}", self.env_prefix));
+        let vars = EnvVars {
+            broker: "kafka",
+            prefix: &self.env_prefix,
+            env,
+        };
         let mut out = self.clone();
-        out.bootstrap_servers = out.bootstrap_servers.or_else(|| var("BOOTSTRAP_SERVERS"));
-        out.security_protocol = out.security_protocol.or_else(|| var("SECURITY_PROTOCOL"));
-        out.sasl_mechanism = out.sasl_mechanism.or_else(|| var("SASL_MECHANISM"));
-        out.username = out.username.or_else(|| var("USERNAME"));
-        out.password = out.password.or_else(|| var("PASSWORD").map(Secret::new));
+        out.bootstrap_servers = vars.or(out.bootstrap_servers, "BOOTSTRAP_SERVERS");
+        out.security_protocol = vars.or(out.security_protocol, "SECURITY_PROTOCOL");
+        out.sasl_mechanism = vars.or(out.sasl_mechanism, "SASL_MECHANISM");
+        out.username = vars.or(out.username, "USERNAME");
+        out.password = vars.password(out.password);
         if out.bootstrap_servers.as_deref().is_none_or(str::is_empty) {
             return Err(TransportError::Config {
                 broker: "kafka",

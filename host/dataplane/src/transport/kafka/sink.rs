@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -357,12 +356,8 @@ impl Inner {
 }
 
 impl Sink for KafkaSink {
-    fn send(&mut self, batch: Vec<Message>) -> BoxFuture<'_, Result<Vec<Outcome>, TransportError>> {
+    fn send(&mut self, batch: Vec<Message>) -> SendFuture {
         self.start(batch)
-    }
-
-    fn send_detached(&mut self, batch: Vec<Message>) -> Result<SendFuture, Vec<Message>> {
-        Ok(self.start(batch))
     }
 
     fn describe(&self) -> String {

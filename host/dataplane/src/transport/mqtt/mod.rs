@@ -15,7 +15,6 @@ mod client;
 mod sink;
 mod source;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ pub use source::{MqttSource, MqttSourceConfig};
 
 use super::TransportError;
 use crate::secret::Secret;
+use crate::transport::EnvVars;
 
 /// The MQTT protocol version.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -57,7 +57,7 @@ pub struct MqttTlsConfig {
 ///
 /// Unset fields are read from environment variables named after
 /// `env_prefix`: `MQTT_HOST`, `MQTT_PORT`, `MQTT_USERNAME`, `MQTT_PASSWORD`.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttBrokerConfig {
     /// Host name or address. Env: `<prefix>_HOST`.
@@ -89,21 +89,6 @@ fn default_mqtt_env_prefix() -> String {
     "MQTT".to_owned()
 }
 
-impl fmt::Debug for MqttBrokerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MqttBrokerConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("version", &self.version)
-            .field("username", &self.username)
-            .field("password", &self.password)
-            .field("tls", &self.tls)
-            .field("keep_alive_s", &self.keep_alive_s)
-            .field("env_prefix", &self.env_prefix)
-            .finish()
-    }
-}
-
 impl MqttBrokerConfig {
     /// A plain-TCP broker at `host:port`, MQTT `version`.
     pub fn new(host: impl Into<String>, port: u16, version: MqttVersion) -> Self {
@@ -122,19 +107,16 @@ impl MqttBrokerConfig {
         &self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<MqttBrokerConfig, TransportError> {
-        let var = |name: &str| env(&format!("{}_{name}", self.env_prefix));
+        let vars = EnvVars {
+            broker: "mqtt",
+            prefix: &self.env_prefix,
+            env,
+        };
         let mut out = self.clone();
-        out.host = out.host.or_else(|| var("HOST"));
-        if out.port.is_none()
-            && let Some(p) = var("PORT")
-        {
-            out.port = Some(p.parse().map_err(|_| TransportError::Config {
-                broker: "mqtt",
-                reason: format!("{}_PORT is not a port number", self.env_prefix),
-            })?);
-        }
-        out.username = out.username.or_else(|| var("USERNAME"));
-        out.password = out.password.or_else(|| var("PASSWORD").map(Secret::new));
+        out.host = vars.or(out.host, "HOST");
+        out.port = vars.port(out.port)?;
+        out.username = vars.or(out.username, "USERNAME");
+        out.password = vars.password(out.password);
         if out.host.as_deref().is_none_or(str::is_empty) {
             return Err(TransportError::Config {
                 broker: "mqtt",

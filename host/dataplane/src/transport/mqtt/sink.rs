@@ -3,7 +3,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -11,7 +10,7 @@ use super::client::{self, Connection, Ev, PublishError};
 use super::{MqttBrokerConfig, Qos, default_qos};
 use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
-use crate::transport::{Message, Outcome, SendFuture, Sink, TransportError};
+use crate::transport::{Message, Outcome, SendFuture, Sink, SinkRequest, TransportError};
 
 /// A pipeline sink on MQTT (`type = "mqtt"` in `[pipelines.sink]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -49,16 +48,11 @@ impl MqttSinkConfig {
     }
 }
 
-struct Request {
-    messages: Vec<Message>,
-    reply: oneshot::Sender<Vec<Outcome>>,
-}
-
 /// Publishes to an MQTT broker.
 pub struct MqttSink {
     /// Unbounded: callers bound the batches in flight (a pipeline keeps a
     /// few; [`Sink::send`] one).
-    requests: mpsc::UnboundedSender<Request>,
+    requests: mpsc::UnboundedSender<SinkRequest>,
     description: String,
 }
 
@@ -110,32 +104,11 @@ impl MqttSink {
             description,
         })
     }
-
-    /// Hands `batch` to the connection task; the future resolves once every
-    /// message of it is confirmed or failed for good.
-    fn start(&self, batch: Vec<Message>) -> SendFuture {
-        if batch.is_empty() {
-            return Box::pin(async { Ok(Vec::new()) });
-        }
-        let (reply, outcome) = oneshot::channel();
-        let handed = self.requests.send(Request {
-            messages: batch,
-            reply,
-        });
-        Box::pin(async move {
-            handed.map_err(|_| TransportError::Closed)?;
-            outcome.await.map_err(|_| TransportError::Closed)
-        })
-    }
 }
 
 impl Sink for MqttSink {
-    fn send(&mut self, batch: Vec<Message>) -> BoxFuture<'_, Result<Vec<Outcome>, TransportError>> {
-        self.start(batch)
-    }
-
-    fn send_detached(&mut self, batch: Vec<Message>) -> Result<SendFuture, Vec<Message>> {
-        Ok(self.start(batch))
+    fn send(&mut self, batch: Vec<Message>) -> SendFuture {
+        crate::transport::submit(&self.requests, batch)
     }
 
     fn describe(&self) -> String {
@@ -191,7 +164,7 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<SinkRequest>) {
         let mut backoff = self.retry.backoff();
         let mut closing = false;
         loop {
@@ -231,7 +204,7 @@ impl Driver {
         }
     }
 
-    fn start(&mut self, request: Request) {
+    fn start(&mut self, request: SinkRequest) {
         let n = request.messages.len();
         self.batches.push_back(Batch {
             seq: self.next_seq,
