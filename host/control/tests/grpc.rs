@@ -111,39 +111,23 @@ async fn operator_and_users() {
         (flow.broker_type.as_str(), flow.topic.as_str()),
         ("kafka", "time.flows.alice.ar")
     );
-    let error = api
-        .create_flow(with_auth(
-            pb::CreateFlowRequest {
-                name: "x.flows.unix.ar".into(),
-                visibility: 0,
-            },
-            &alice,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::PermissionDenied);
-    let error = api
-        .create_flow(with_auth(
-            pb::CreateFlowRequest {
-                name: "bad_name.flows.alice.ar".into(),
-                visibility: 0,
-            },
-            &alice,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::InvalidArgument);
-    let error = api
-        .create_flow(with_auth(
-            pb::CreateFlowRequest {
-                name: "time.flows.alice.ar".into(),
-                visibility: 0,
-            },
-            &alice,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::AlreadyExists);
+    for (name, code) in [
+        ("x.flows.unix.ar", Code::PermissionDenied),
+        ("bad_name.flows.alice.ar", Code::InvalidArgument),
+        ("time.flows.alice.ar", Code::AlreadyExists),
+    ] {
+        let error = api
+            .create_flow(with_auth(
+                pb::CreateFlowRequest {
+                    name: name.into(),
+                    visibility: 0,
+                },
+                &alice,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), code, "{name}");
+    }
 
     // test's private flow is not alice's to read.
     let mut raw = host.logged_in().await;

@@ -680,6 +680,24 @@ async fn settled(
     }
 }
 
+/// Reads what a `latest` pipeline delivered: exactly `n` events, all
+/// published after it started (subject `new`), none of the backlog.
+async fn expect_only_new_events(reader: &mut dyn Source, binding: Binding, n: usize) {
+    let got = collect(reader, binding, Duration::from_secs(15), |e| e.len() >= n).await;
+    let more = collect(reader, binding, Duration::from_millis(700), |_| false).await;
+    let subjects: BTreeSet<_> = got
+        .iter()
+        .chain(&more)
+        .map(|e| e.subject.clone().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        BTreeSet::from(["new".to_owned()]),
+        "the backlog was replayed"
+    );
+    assert_eq!(got.len() + more.len(), n);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latest_starts_a_kafka_source_at_the_live_point() {
     common::init_tracing();
@@ -750,28 +768,7 @@ async fn latest_starts_a_kafka_source_at_the_live_point() {
     )
     .await
     .unwrap();
-    let got = collect(&mut reader, Binding::Kafka, Duration::from_secs(15), |e| {
-        e.len() >= 5
-    })
-    .await;
-    let more = collect(
-        &mut reader,
-        Binding::Kafka,
-        Duration::from_millis(700),
-        |_| false,
-    )
-    .await;
-    let subjects: BTreeSet<_> = got
-        .iter()
-        .chain(&more)
-        .map(|e| e.subject.clone().unwrap())
-        .collect();
-    assert_eq!(
-        subjects,
-        BTreeSet::from(["new".to_owned()]),
-        "the backlog was replayed"
-    );
-    assert_eq!(got.len() + more.len(), 5);
+    expect_only_new_events(&mut reader, Binding::Kafka, 5).await;
     plane.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -865,28 +862,7 @@ async fn latest_skips_the_backlog_of_a_rabbitmq_queue() {
             .all(Outcome::is_confirmed)
     );
 
-    let got = collect(&mut reader, Binding::Mqtt, Duration::from_secs(15), |e| {
-        e.len() >= 10
-    })
-    .await;
-    let more = collect(
-        &mut reader,
-        Binding::Mqtt,
-        Duration::from_millis(700),
-        |_| false,
-    )
-    .await;
-    let subjects: BTreeSet<_> = got
-        .iter()
-        .chain(&more)
-        .map(|e| e.subject.clone().unwrap())
-        .collect();
-    assert_eq!(
-        subjects,
-        BTreeSet::from(["new".to_owned()]),
-        "the backlog was replayed"
-    );
-    assert_eq!(got.len() + more.len(), 10);
+    expect_only_new_events(&mut reader, Binding::Mqtt, 10).await;
     plane.shutdown(Duration::from_secs(5)).await;
 }
 

@@ -20,7 +20,7 @@ use crate::fnap::cmd::create::ProcessorSpec;
 use crate::names::DnsName;
 use crate::server::throttle::LoginThrottle;
 use crate::service::{Principal, ProcessorView, Service, ServiceError};
-use crate::store::{Flow, PluginRef, Processor, RunState, Subscription, Visibility};
+use crate::store::{Flow, Namespace, PluginRef, Processor, RunState, Subscription, Visibility};
 
 /// The generated messages, server and client.
 #[allow(clippy::all, missing_docs)]
@@ -256,6 +256,13 @@ fn flow_pb(flow: Flow) -> pb::Flow {
     }
 }
 
+fn namespace_pb(namespace: Namespace) -> pb::Namespace {
+    pb::Namespace {
+        name: namespace.name.into(),
+        owner: namespace.owner,
+    }
+}
+
 fn subscription_pb(subscription: Subscription) -> pb::Subscription {
     pb::Subscription {
         id: subscription.id.into(),
@@ -412,10 +419,7 @@ impl Control for ControlApi {
             .create_namespace(&principal, &name(&request.name)?, owner)
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::Namespace {
-            name: namespace.name.into(),
-            owner: namespace.owner,
-        }))
+        Ok(Response::new(namespace_pb(namespace)))
     }
 
     async fn delete_namespace(&self, request: Request<pb::NameRequest>) -> Reply<pb::Empty> {
@@ -438,13 +442,7 @@ impl Control for ControlApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListNamespacesResponse {
-            namespaces: namespaces
-                .into_iter()
-                .map(|n| pb::Namespace {
-                    name: n.name.into(),
-                    owner: n.owner,
-                })
-                .collect(),
+            namespaces: namespaces.into_iter().map(namespace_pb).collect(),
         }))
     }
 
