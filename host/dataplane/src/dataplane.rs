@@ -146,12 +146,14 @@ impl DataPlane {
         // Return once every source consumes, so that what is published
         // after start reaches the pipelines; a broker that is down does not
         // hold the host up for long (its pipeline catches up later).
-        let waits = plane
-            .pipelines
-            .iter()
-            .map(|p| async move { (p.name(), p.wait_ready(READY_TIMEOUT).await) });
+        let waits = plane.pipelines.iter().map(|p| async move {
+            (
+                p.name(),
+                tokio::time::timeout(READY_TIMEOUT, p.ready()).await,
+            )
+        });
         for (name, ready) in futures::future::join_all(waits).await {
-            if !ready {
+            if ready.is_err() {
                 tracing::warn!(pipeline = %name, "source not consuming after {READY_TIMEOUT:?} (broker unreachable?); the pipeline catches up once it is");
             }
         }

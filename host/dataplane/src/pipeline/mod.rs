@@ -261,14 +261,6 @@ impl Pipeline {
         self.ready.wait_owned()
     }
 
-    /// Waits until the pipeline's source consumes (see
-    /// [`Source::ready`]), at most `timeout`; false on timeout.
-    pub async fn wait_ready(&self, timeout: Duration) -> bool {
-        tokio::time::timeout(timeout, self.ready.wait())
-            .await
-            .is_ok()
-    }
-
     /// The pipeline's live counters.
     pub fn metrics(&self) -> Arc<PipelineMetrics> {
         self.metrics.clone()
