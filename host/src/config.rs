@@ -38,6 +38,14 @@ pub struct Config {
     /// Kafka topic layout) and which plugins their processors may run.
     #[serde(default)]
     pub flows: crate::backends::dataplane::FlowsConfig,
+    /// Subscriptions to other organisations' flows: which CA their FNAAs'
+    /// certificates chain to, whether clear text is allowed, timeouts.
+    #[serde(default)]
+    pub peers: crate::backends::peers::PeersConfig,
+    /// The HTTP ingestion listener: CloudEvents POSTed by sources that
+    /// cannot replay them (a Kytos NApp, webhooks) into an outbox broker.
+    #[serde(default)]
+    pub ingest: Option<crate::ingest::IngestConfig>,
     /// Pipelines declared statically (`[[pipelines]]`): source flow ->
     /// connector -> processors -> connector -> sink flow.
     #[serde(default)]
@@ -78,7 +86,8 @@ mod tests {
         assert_eq!(config.flows.broker, "rabbit");
         assert_eq!(config.flows.advertise, ["rabbit.unix.ar:5672"]);
         assert!(config.brokers.connections.contains_key("rabbit"));
-        assert_eq!(config.pipelines.len(), 1);
+        assert_eq!(config.pipelines.len(), 2);
+        assert_eq!(config.ingest.map(|i| i.outbox).as_deref(), Some("inbox"));
         assert_eq!(config.fnap.hostname, "fnaa.unix.ar");
     }
 

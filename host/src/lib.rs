@@ -7,4 +7,5 @@ pub mod backends;
 pub mod cmd;
 pub mod config;
 pub mod flow_cli;
+pub mod ingest;
 pub mod telemetry;

@@ -29,6 +29,7 @@ async fn server(store_path: &Path, seed: bool) -> Server {
         provisioner: Arc::new(MemoryProvisioner::new("kafka", &["kf1.unix.ar:9092"])),
         directory: Arc::new(MemoryDirectory::default()),
         pipelines: Arc::new(MemoryPipelines::default()),
+        peers: Arc::new(fnaa_control::provision::memory_peers::MemoryPeers::default()),
     };
     let store = Arc::new(RedbStore::open(store_path).unwrap());
     let plane = ControlPlane::start_with_store(&config, store, backends, None)
@@ -150,6 +151,24 @@ async fn flow_cli_against_a_running_server() {
         "credentials must not be printed"
     );
 
+    // What the flow says about itself, after the thesis's four lines.
+    let set = flow(
+        &config,
+        &["set", "time.flows.unix.ar", "terms", "free", "to", "use"],
+        &[],
+    )
+    .await;
+    assert_eq!(set.status.code(), Some(0), "{set:?}");
+    let set = flow(&config, &["set", "time.flows.unix.ar", "rate", "1/s"], &[]).await;
+    assert_eq!(stdout(&set), "flow time.flows.unix.ar: rate set\n");
+    let bad = flow(&config, &["set", "time.flows.unix.ar", "rate", "fast"], &[]).await;
+    assert_eq!(bad.status.code(), Some(65), "{bad:?}");
+    let described = flow(&config, &["describe", "flow", "time.flows.unix.ar"], &[]).await;
+    assert!(
+        stdout(&described).ends_with("rate=1/s\nterms=free to use\n"),
+        "{described:?}"
+    );
+
     // Thesis 7.4.3: the local flow is named with the agent's prefix.
     let subscribed = flow(
         &config,
@@ -163,10 +182,18 @@ async fn flow_cli_against_a_running_server() {
     )
     .await;
     assert_eq!(subscribed.status.code(), Some(0), "{subscribed:?}");
-    let line = stdout(&subscribed);
+    // As thesis 7.4.3 prints it.
+    let out = stdout(&subscribed);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"Flow emiliano.ar-time.flows.unix.ar subscription created successfully"),
+        "{out}"
+    );
+    let line = lines.get(1).copied().unwrap_or_default();
     assert!(
-        line.starts_with("emiliano.ar-time.flows.unix.ar SUBSCRIBED TO "),
-        "{line}"
+        line.starts_with("Server responded: emiliano.ar-time.flows.unix.ar SUBSCRIBED TO "),
+        "{out}"
     );
     let copy = line.trim().rsplit(' ').next().unwrap().to_owned();
     let listed = flow(&config, &["list", "subscriptions"], &[]).await;

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Host, TestHost, free_port, test_host};
+use common::{Host, TestHost, free_port, publish_event, python, test_host};
 
 /// A `mosquitto_sub` on one topic, killed when dropped.
 struct Subscriber {
@@ -104,28 +104,6 @@ impl Subscriber {
     }
 }
 
-/// Publishes a structured-mode CloudEvent with `mosquitto_pub` (QoS 1).
-fn publish(port: u16, topic: &str, id: &str, kind: &str) {
-    let event = serde_json::json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": "/clock",
-        "type": kind,
-        "datacontenttype": "application/json",
-        "data": { "at": id },
-    });
-    let out = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", "mqttv311"])
-        .args(["-q", "1", "-t", topic, "-m", &event.to_string()])
-        .output()
-        .expect("`mosquitto_pub` runs (install Debian's mosquitto-clients)");
-    assert!(
-        out.status.success(),
-        "mosquitto_pub: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn value<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
     lines
         .iter()
@@ -179,10 +157,10 @@ fn subscriptions_and_processors_run_on_the_embedded_broker() {
     );
     let alerts = Subscriber::start(mqtt, "alerts.flows.unix.ar");
     let mine = Subscriber::start(mqtt, "mine.flows.unix.ar");
-    publish(mqtt, "time.flows.unix.ar", "t1", "time.tick");
-    publish(mqtt, "time.flows.unix.ar", "a1", "time.alarm");
-    publish(mqtt, "time.flows.unix.ar", "t2", "time.tick");
-    publish(mqtt, "time.flows.unix.ar", "a2", "time.alarm");
+    publish_event(mqtt, "time.flows.unix.ar", "t1", "time.tick");
+    publish_event(mqtt, "time.flows.unix.ar", "a1", "time.alarm");
+    publish_event(mqtt, "time.flows.unix.ar", "t2", "time.tick");
+    publish_event(mqtt, "time.flows.unix.ar", "a2", "time.alarm");
     assert_eq!(alerts.expect(2), ["a1", "a2"], "log:\n{}", host.log());
     let mut copied = mine.expect(4);
     copied.sort();
@@ -204,7 +182,7 @@ fn subscriptions_and_processors_run_on_the_embedded_broker() {
     // Paused, the processor reads nothing; resumed, it goes on from where
     // it stopped (its persistent MQTT session kept what came meanwhile).
     fnap.ok("PAUSE PROCESSOR alarms.flows.unix.ar");
-    publish(mqtt, "time.flows.unix.ar", "a3", "time.alarm");
+    publish_event(mqtt, "time.flows.unix.ar", "a3", "time.alarm");
     assert_eq!(
         alerts.received(Duration::from_secs(2)),
         Vec::<String>::new()
@@ -215,14 +193,14 @@ fn subscriptions_and_processors_run_on_the_embedded_broker() {
 
     // A new configuration takes effect at once.
     fnap.ok(r#"UPDATE PROCESSOR alarms.flows.unix.ar CONFIG {"types":"time.tick"}"#);
-    publish(mqtt, "time.flows.unix.ar", "a4", "time.alarm");
-    publish(mqtt, "time.flows.unix.ar", "t3", "time.tick");
+    publish_event(mqtt, "time.flows.unix.ar", "a4", "time.alarm");
+    publish_event(mqtt, "time.flows.unix.ar", "t3", "time.tick");
     assert_eq!(alerts.expect(1), ["t3"]);
     assert_eq!(mine.expect(2).len(), 2);
 
     // Ended, the subscription copies no more; the processor goes on.
     fnap.ok(&format!("UNSUBSCRIBE {subscription}"));
-    publish(mqtt, "time.flows.unix.ar", "t4", "time.tick");
+    publish_event(mqtt, "time.flows.unix.ar", "t4", "time.tick");
     assert_eq!(alerts.expect(1), ["t4"]);
     assert_eq!(mine.received(Duration::from_secs(1)), Vec::<String>::new());
 
@@ -241,7 +219,7 @@ fn subscriptions_and_processors_run_on_the_embedded_broker() {
     let mut n = 0;
     while got.is_empty() && Instant::now() < deadline {
         n += 1;
-        publish(mqtt, "time.flows.unix.ar", &format!("r{n}"), "time.tick");
+        publish_event(mqtt, "time.flows.unix.ar", &format!("r{n}"), "time.tick");
         got = alerts.received(Duration::from_millis(500));
     }
     assert!(
@@ -254,7 +232,7 @@ fn subscriptions_and_processors_run_on_the_embedded_broker() {
     fnap.ok("DELETE PROCESSOR alarms.flows.unix.ar");
     std::thread::sleep(Duration::from_millis(300));
     let _ = alerts.received(Duration::from_millis(300));
-    publish(mqtt, "time.flows.unix.ar", "t9", "time.tick");
+    publish_event(mqtt, "time.flows.unix.ar", "t9", "time.tick");
     assert_eq!(
         alerts.received(Duration::from_secs(1)),
         Vec::<String>::new()
@@ -302,20 +280,6 @@ fn processor_errors_name_the_problem_and_record_nothing() {
 
 /// Runs a Python script (with pika) with `args`; its standard output, or
 /// a panic with its standard error.
-fn python(what: &str, script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 const PIKA_SETUP: &str = r#"
 import sys, pika
 port, inp, out, queue = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -345,7 +309,7 @@ while len(ids) < want and time.time() < deadline:
         time.sleep(0.1)
         continue
     headers = props.headers or {}
-    ids.append(headers.get('cloudEvents:id') or headers.get('cloudEvents_id') or json.loads(body)['id'])
+    ids.append(headers.get('ce-id') or headers.get('cloudEvents:id') or headers.get('cloudEvents_id') or json.loads(body)['id'])
 ch.queue_delete(queue)
 c.close()
 print(' '.join(ids))

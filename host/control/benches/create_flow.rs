@@ -66,6 +66,7 @@ async fn run(sessions: usize, per_session: usize, rounds: usize) {
         )),
         directory: Arc::new(MemoryDirectory::default()),
         pipelines: Arc::new(MemoryPipelines::default()),
+        peers: Arc::new(fnaa_control::provision::memory_peers::MemoryPeers::default()),
     };
     let store = Arc::new(RedbStore::open(&config.store.path).unwrap());
     let plane = ControlPlane::start_with_store(&config, store, backends, None)

@@ -45,9 +45,17 @@ pub struct FnapConfig {
     /// Unset means: allowed only when no `tls` is configured (the thesis
     /// set-up), refused with `538` as soon as TLS is available.
     pub allow_plaintext_auth: Option<bool>,
-    /// Whether `AUTHENTICATE ANONYMOUS` is accepted. Anonymous sessions
-    /// may only read flows that their owner marked public (thesis 4.1).
+    /// Whether `AUTHENTICATE ANONYMOUS` is accepted (off unless set).
+    /// Anonymous sessions may only read flows that their owner marked
+    /// public (thesis 4.1) and subscribe to them; each session has an
+    /// identity of its own, so it controls only the subscriptions it made.
     pub allow_anonymous: bool,
+    /// Most subscriptions that anonymous sessions from one client address
+    /// may hold at once; one more gets `453` until one ends.
+    pub anonymous_subscriptions_per_address: usize,
+    /// Most anonymous subscriptions one flow may have at once; one more
+    /// gets `453`.
+    pub anonymous_subscriptions_per_flow: usize,
     /// Domains under which users may create namespaces themselves with
     /// `CREATE NAMESPACE` (e.g. `["unix.ar"]` lets a user create
     /// `flows.unix.ar`). Empty: only the operator assigns namespaces.
@@ -88,7 +96,9 @@ impl Default for FnapConfig {
             hostname: "localhost".to_owned(),
             tls: None,
             allow_plaintext_auth: None,
-            allow_anonymous: true,
+            allow_anonymous: false,
+            anonymous_subscriptions_per_address: 4,
+            anonymous_subscriptions_per_flow: 64,
             namespace_domains: Vec::new(),
             max_connections: 4096,
             max_line_length: 4096,

@@ -90,6 +90,8 @@ impl ControlPlane {
         let policy = ServicePolicy {
             namespace_domains: config.fnap.namespace_domains.clone(),
             scram_iterations: config.store.scram_iterations,
+            anonymous_subscriptions_per_address: config.fnap.anonymous_subscriptions_per_address,
+            anonymous_subscriptions_per_flow: config.fnap.anonymous_subscriptions_per_flow,
         };
         let service = Arc::new(Service::new(store, backends, policy));
         let recovery = service.recover().await?;

@@ -14,8 +14,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The longest DNS name in presentation form, without the trailing dot.
-pub const MAX_NAME_LENGTH: usize = 253;
+/// The longest name of a flow, copy flow or processor, in octets without
+/// the trailing dot: what a DNS name (253) can hold once the longest labels
+/// published for a flow, `_queue._flow._tcp.`, are prepended (docs/fnap.md
+/// 1.1, docs/fns.md 1). 235.
+pub const MAX_NAME_LENGTH: usize = fnaa_fns::uri::MAX_FLOW_FQDN_LEN;
+/// The longest namespace: room for `_services._dns-sd._udp.` (DNS-SD). 230.
+pub const MAX_NAMESPACE_LENGTH: usize = fnaa_fns::uri::MAX_NAMESPACE_LEN;
 /// The longest DNS label.
 pub const MAX_LABEL_LENGTH: usize = 63;
 
@@ -24,8 +29,16 @@ pub const MAX_LABEL_LENGTH: usize = 63;
 pub enum NameError {
     #[error("the name is empty")]
     Empty,
-    #[error("the name is longer than {MAX_NAME_LENGTH} characters")]
+    #[error("the name is longer than {MAX_NAME_LENGTH} octets")]
     TooLong,
+    #[error("a namespace is at most {MAX_NAMESPACE_LENGTH} octets long")]
+    NamespaceTooLong,
+    /// The copy flow `<tag>.<source>` of a subscription would be too long.
+    #[error(
+        "the copy flow of {0} would be longer than {MAX_NAME_LENGTH} octets; flows of more than {max} octets cannot be subscribed to",
+        max = MAX_NAME_LENGTH - COPY_TAG_LENGTH - 1
+    )]
+    NoRoomForCopy(String),
     #[error("the name has an empty label (two dots in a row, or a leading dot)")]
     EmptyLabel,
     #[error("the label `{0}` is longer than {MAX_LABEL_LENGTH} characters")]
@@ -49,6 +62,21 @@ pub fn check_flow_uri(flow: &DnsName, namespace: &DnsName) -> Result<(), NameErr
         .map_err(|e| NameError::NotAFlowUri(e.to_string()))?;
     fnaa_fns::FlowUri::parse_in(flow.as_str(), &namespace)
         .map_err(|e| NameError::NotAFlowUri(e.to_string()))?;
+    Ok(())
+}
+
+/// Octets of the random label of a copy flow (`ksdj898` in thesis 7.4.3).
+pub const COPY_TAG_LENGTH: usize = 7;
+
+/// Checks that `name` fits as a namespace (at most
+/// [`MAX_NAMESPACE_LENGTH`] octets, at least two labels).
+pub fn check_namespace(name: &DnsName) -> Result<(), NameError> {
+    if name.label_count() < 2 {
+        return Err(NameError::TooFewLabels(2));
+    }
+    if name.as_str().len() > MAX_NAMESPACE_LENGTH {
+        return Err(NameError::NamespaceTooLong);
+    }
     Ok(())
 }
 
@@ -221,6 +249,32 @@ mod tests {
             Err(NameError::LabelTooLong(_))
         ));
         assert_eq!(DnsName::parse(&"a.".repeat(128)), Err(NameError::TooLong));
+    }
+
+    #[test]
+    fn the_limits_are_the_dns_ones() {
+        assert_eq!((MAX_NAME_LENGTH, MAX_NAMESPACE_LENGTH), (235, 230));
+        let labels = |len: usize| {
+            let mut text = "c".repeat(len % 64);
+            for _ in 0..len / 64 {
+                text = format!("{}.{text}", "d".repeat(63));
+            }
+            text
+        };
+        let ok = labels(MAX_NAME_LENGTH);
+        assert_eq!(ok.len(), MAX_NAME_LENGTH);
+        assert!(DnsName::parse(&ok).is_ok(), "{ok}");
+        let over = labels(MAX_NAME_LENGTH + 1);
+        assert_eq!(DnsName::parse(&over), Err(NameError::TooLong));
+        let namespace =
+            DnsName::parse(&labels(MAX_NAMESPACE_LENGTH)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(check_namespace(&namespace), Ok(()));
+        let namespace =
+            DnsName::parse(&labels(MAX_NAMESPACE_LENGTH + 1)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            check_namespace(&namespace),
+            Err(NameError::NamespaceTooLong)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::names::DnsName;
-use crate::store::{BrokerBinding, PluginRef, RunState};
+use crate::store::{BrokerBinding, Capability, PluginRef, RemoteSource, RunState};
 
 /// A provisioning failure; the text is shown to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +43,74 @@ pub trait FlowDirectory: Send + Sync + 'static {
 pub struct FlowEndpoint {
     pub flow: DnsName,
     pub binding: BrokerBinding,
+    /// Whether the flow lives on another organisation's broker (the copy
+    /// flow of a remote subscription read in direct mode): it is reached
+    /// with nothing of this host's broker credentials.
+    pub remote: bool,
+}
+
+/// Why another organisation's FNAA could not be used. Each names the step
+/// that failed, so that the user knows whom to ask.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    /// DNS names no FNAA for the flow (no PTR/SRV records, NXDOMAIN).
+    #[error("no FNAA found for {flow} in DNS: {reason}")]
+    NoFnaa { flow: String, reason: String },
+    /// A step failed in a way that may pass: DNS timeout, connection
+    /// refused, TLS handshake, no answer in time, a `4xx` reply.
+    #[error("{step} failed: {reason}")]
+    Unavailable { step: String, reason: String },
+    /// The FNAA refused for good: a `5xx` reply (login refused, no such
+    /// flow, permission denied).
+    #[error("{fnaa} refused {step}: {code} {text}")]
+    Refused {
+        fnaa: String,
+        step: String,
+        code: u16,
+        text: String,
+    },
+    /// The FNAA answered something this host cannot use (an invalid copy
+    /// name, a description without broker details).
+    #[error("{fnaa} answered {step} with {what}")]
+    Invalid {
+        fnaa: String,
+        step: String,
+        what: String,
+    },
+}
+
+/// What the publisher's FNAA answered a SUBSCRIBE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteCopy {
+    /// The copy flow made for this subscription.
+    pub copy: DnsName,
+    /// Where that FNAA is, how to read the copy, and the capability that
+    /// made it.
+    pub source: RemoteSource,
+}
+
+/// Other organisations' FNAAs, found through DNS (thesis 7.4.3): this host
+/// subscribes there on behalf of its users, each subscription with its own
+/// capability (an anonymous session identity only this host knows).
+#[async_trait::async_trait]
+pub trait Peers: Send + Sync + 'static {
+    /// Finds the FNAA of `flow`, logs in with `capability`, sends
+    /// `SUBSCRIBE <flow>` and describes the copy flow it answered.
+    async fn subscribe(
+        &self,
+        flow: &DnsName,
+        capability: &Capability,
+    ) -> Result<RemoteCopy, PeerError>;
+    /// Ends the subscription `copy` at the FNAA in `source`, with its
+    /// capability. Ending one that is already gone succeeds.
+    async fn unsubscribe(&self, source: &RemoteSource, copy: &DnsName) -> Result<(), PeerError>;
+    /// Ends, at the FNAA of `flow`, every subscription `capability` holds
+    /// there (what a SUBSCRIBE interrupted by a crash may have left);
+    /// returns how many.
+    async fn abandon(&self, flow: &DnsName, capability: &Capability) -> Result<usize, PeerError>;
+    /// Whether the copy flow still exists there (false: the publisher
+    /// revoked the subscription).
+    async fn copy_exists(&self, source: &RemoteSource, copy: &DnsName) -> Result<bool, PeerError>;
 }
 
 /// What a pipeline does with its input events.
@@ -224,6 +292,10 @@ pub mod memory {
         pub fn pipelines(&self) -> Vec<(PipelineSpec, RunState)> {
             lock(&self.pipelines).values().cloned().collect()
         }
+        /// The ids of the pipelines running or paused now.
+        pub fn ids(&self) -> Vec<String> {
+            lock(&self.pipelines).keys().cloned().collect()
+        }
         /// The spec and state of one pipeline.
         pub fn get(&self, id: &str) -> Option<(PipelineSpec, RunState)> {
             lock(&self.pipelines).get(id).cloned()
@@ -340,3 +412,28 @@ impl PipelineController for Offline {
         Ok(None)
     }
 }
+
+fn offline_peer(step: String) -> PeerError {
+    PeerError::Unavailable {
+        step,
+        reason: offline().0,
+    }
+}
+
+#[async_trait::async_trait]
+impl Peers for Offline {
+    async fn subscribe(&self, flow: &DnsName, _: &Capability) -> Result<RemoteCopy, PeerError> {
+        Err(offline_peer(format!("subscribing to {flow}")))
+    }
+    async fn unsubscribe(&self, _: &RemoteSource, copy: &DnsName) -> Result<(), PeerError> {
+        Err(offline_peer(format!("ending {copy}")))
+    }
+    async fn abandon(&self, flow: &DnsName, _: &Capability) -> Result<usize, PeerError> {
+        Err(offline_peer(format!("ending subscriptions to {flow}")))
+    }
+    async fn copy_exists(&self, _: &RemoteSource, _: &DnsName) -> Result<bool, PeerError> {
+        Ok(true)
+    }
+}
+
+pub mod memory_peers;

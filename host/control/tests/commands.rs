@@ -181,7 +181,9 @@ async fn another_users_namespace_is_off_limits() {
 
 #[tokio::test]
 async fn anonymous_reads_public_flows_only() {
-    let host = TestHost::start(test_config()).await;
+    let mut config = test_config();
+    config.fnap.allow_anonymous = true;
+    let host = TestHost::start(config).await;
     let mut owner = host.logged_in().await;
     owner
         .exchange(
@@ -227,12 +229,11 @@ async fn anonymous_reads_public_flows_only() {
             .await
             .contains(&format!("topic={}", copy[0]))
     );
-    // Flows of other hosts are for a later version.
-    guest.code("SUBSCRIBE time.flows.example.org", 502).await;
+    // Flows of other hosts: an anonymous session has nowhere to deliver.
+    guest.code("SUBSCRIBE time.flows.example.org", 551).await;
 
-    let mut config = test_config();
-    config.fnap.allow_anonymous = false;
-    let closed = TestHost::start(config).await;
+    // Off unless the operator enables it.
+    let closed = TestHost::start(test_config()).await;
     let mut guest = closed.raw().await;
     guest.expect("220 fnaa.unix.ar FNAA").await;
     guest.code("AUTHENTICATE ANONYMOUS", 504).await;

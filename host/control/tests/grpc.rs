@@ -176,6 +176,37 @@ async fn operator_and_users() {
         .into_inner()
         .subscriptions;
     assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].fnaa.as_str(), listed[0].state.as_str()),
+        ("", "")
+    );
+
+    // A flow of another organisation: the publisher's FNAA and the state.
+    host.fakes.peers.offer(
+        &fnaa_control::names::DnsName::parse("time.flows.remote.example").unwrap(),
+        fnaa_control::store::BrokerBinding {
+            broker_type: "mqtt".into(),
+            topic: "time.flows.remote.example".into(),
+            servers: vec!["mqtt.remote.example:1883".into()],
+            tls: false,
+        },
+    );
+    let remote = api
+        .subscribe(with_auth(
+            pb::SubscribeRequest {
+                source: "time.flows.remote.example".into(),
+                local: "copy.flows.alice.ar".into(),
+            },
+            &alice,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(remote.fnaa, "fnaa.remote.example");
+    assert_eq!(remote.state, "active");
+    api.unsubscribe(with_auth(pb::NameRequest { name: remote.id }, &alice))
+        .await
+        .unwrap();
 
     let processor = pb::CreateProcessorRequest {
         name: "p.flows.alice.ar".into(),

@@ -47,6 +47,7 @@ async fn restart_restores_everything() {
             copy_of: None,
             granted_to: None,
             created_unix: 0,
+            description: Default::default(),
         };
         store.apply(Change::CreateFlow(interrupted)).await.unwrap();
     }

@@ -120,13 +120,7 @@ async fn use_case_4_subscribing() {
     ] {
         assert!(queues.contains(&common::name(flow)), "{flow} in {queues:?}");
     }
-    let pipelines: Vec<String> = host
-        .fakes
-        .pipelines
-        .pipelines()
-        .into_iter()
-        .map(|(spec, _)| spec.id)
-        .collect();
+    let pipelines = host.fakes.pipelines.ids();
     assert_eq!(
         pipelines,
         [

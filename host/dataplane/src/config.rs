@@ -26,10 +26,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use crate::backoff::RetryConfig;
 use crate::embedded_mqtt::EmbeddedMqttConfig;
 use crate::pipeline::ProcessorRetryConfig;
-use crate::transport::DeliveryMode;
-use crate::transport::amqp::{AmqpBrokerConfig, AmqpSinkConfig, AmqpSourceConfig};
-use crate::transport::kafka::{KafkaBrokerConfig, KafkaSinkConfig, KafkaSourceConfig};
-use crate::transport::mqtt::{MqttBrokerConfig, MqttSinkConfig, MqttSourceConfig};
+pub use crate::transport::BrokerConfig;
+use crate::transport::{DeliveryMode, EndpointSettings};
 
 /// The `[brokers]` section: the embedded MQTT broker and the external
 /// brokers flows live on.
@@ -41,32 +39,9 @@ pub struct BrokersConfig {
     #[serde(default)]
     pub embedded_mqtt: EmbeddedMqttConfig,
     /// External brokers by name (`[brokers.connections.<name>]`), each with
-    /// a `type`: `kafka`, `mqtt` or `amqp`.
+    /// a `type`: `kafka`, `mqtt` or `amqp` (see [`BrokerConfig`]).
     #[serde(default)]
     pub connections: BTreeMap<String, BrokerConfig>,
-}
-
-/// One external broker.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum BrokerConfig {
-    /// A Kafka cluster (or any Kafka-protocol broker).
-    Kafka(KafkaBrokerConfig),
-    /// An MQTT 3.1.1 or 5 broker.
-    Mqtt(MqttBrokerConfig),
-    /// An AMQP 0.9.1 broker (RabbitMQ).
-    Amqp(AmqpBrokerConfig),
-}
-
-impl BrokerConfig {
-    /// `kafka`, `mqtt` or `amqp`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            BrokerConfig::Kafka(_) => "kafka",
-            BrokerConfig::Mqtt(_) => "mqtt",
-            BrokerConfig::Amqp(_) => "amqp",
-        }
-    }
 }
 
 /// Key/value configuration for a plugin instance. TOML strings, numbers
@@ -161,6 +136,28 @@ pub struct PipelineConfig {
     pub metrics_interval_s: u64,
 }
 
+impl PipelineConfig {
+    /// A pipeline from `source` to `sink` with every other setting at its
+    /// default.
+    pub fn new(name: impl Into<String>, source: SourceConfig, sink: SinkConfig) -> Self {
+        PipelineConfig {
+            name: name.into(),
+            delivery: DeliveryMode::default(),
+            batch_size: default_batch_size(),
+            batch_timeout_ms: default_batch_timeout(),
+            queue_batches: default_queue_batches(),
+            source,
+            processors: Vec::new(),
+            sink,
+            routes: BTreeMap::new(),
+            dead_letter: None,
+            retry: RetryConfig::default(),
+            processor_retry: ProcessorRetryConfig::default(),
+            metrics_interval_s: default_metrics_interval(),
+        }
+    }
+}
+
 fn default_batch_size() -> usize {
     500
 }
@@ -190,45 +187,99 @@ pub struct ProcessorConfig {
 
 /// The source of a pipeline: a broker, what to read there, and the
 /// connector that decodes the messages.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    /// A broker of `[brokers.connections]`, or `embedded`.
-    pub broker: String,
-    /// Connector plugin. Default: the CloudEvents binding of the broker's
-    /// protocol (`kafka`, `mqtt`, `amqp`); `raw` wraps plain payloads.
-    pub connector: Option<String>,
-    /// The connector's configuration (`mode`, `raw.source`, ...).
-    #[serde(default)]
-    pub connector_config: PluginConfig,
-    /// Kafka settings, when the broker is Kafka.
-    pub kafka: Option<KafkaSourceConfig>,
-    /// MQTT settings, when the broker is MQTT (or `embedded`).
-    pub mqtt: Option<MqttSourceConfig>,
-    /// AMQP settings, when the broker is AMQP.
-    pub amqp: Option<AmqpSourceConfig>,
-}
+///
+/// * `broker`: a broker of `[brokers.connections]`, or `embedded`.
+/// * `connector`: connector plugin. Default: the CloudEvents binding of the
+///   broker's protocol (`kafka`, `mqtt`, `amqp`, ...); `raw` wraps plain
+///   payloads.
+/// * `connector_config`: the connector's configuration (`mode`,
+///   `raw.source`, ...).
+/// * a section named after the broker's type (`kafka = { topics = [...] }`,
+///   `mqtt = { ... }`, `amqp = { ... }`): what to read; see the broker's
+///   source settings.
+pub type SourceConfig = EndpointConfig;
 
 /// The sink of a pipeline (or its dead-letter flow): a broker, where to
-/// publish there, and the connector that encodes the events.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinkConfig {
+/// publish there, and the connector that encodes the events. Fields as
+/// [`SourceConfig`]; the connector's configuration takes `mode`,
+/// `destination`, `routing_key`, `var.*`, ...
+pub type SinkConfig = EndpointConfig;
+
+/// One end of a pipeline (see [`SourceConfig`] and [`SinkConfig`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointConfig {
     /// A broker of `[brokers.connections]`, or `embedded`.
     pub broker: String,
-    /// Connector plugin. Default: the CloudEvents binding of the broker's
-    /// protocol (`kafka`, `mqtt`, `amqp`).
+    /// Connector plugin; default: the binding of the broker's protocol.
     pub connector: Option<String>,
-    /// The connector's configuration (`mode`, `destination`, `routing_key`,
-    /// `var.*`, ...).
-    #[serde(default)]
+    /// The connector's configuration.
     pub connector_config: PluginConfig,
-    /// Kafka settings, when the broker is Kafka.
-    pub kafka: Option<KafkaSinkConfig>,
-    /// MQTT settings, when the broker is MQTT (or `embedded`).
-    pub mqtt: Option<MqttSinkConfig>,
-    /// AMQP settings, when the broker is AMQP.
-    pub amqp: Option<AmqpSinkConfig>,
+    /// The type of broker the settings section was named after, if any.
+    pub section: Option<String>,
+    /// The broker's own settings (that section), parsed by the broker.
+    pub settings: EndpointSettings,
+}
+
+impl EndpointConfig {
+    /// An endpoint on broker `broker` with the settings of a broker of type
+    /// `kind`.
+    pub fn new(broker: impl Into<String>, kind: &str, settings: EndpointSettings) -> Self {
+        EndpointConfig {
+            broker: broker.into(),
+            section: settings.0.as_ref().map(|_| kind.to_owned()),
+            settings,
+            ..EndpointConfig::default()
+        }
+    }
+}
+
+const ENDPOINT_FIELDS: &[&str] = &["broker", "connector", "connector_config"];
+
+impl<'de> Deserialize<'de> for EndpointConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EndpointConfig;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table with `broker` and the settings of its type")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EndpointConfig, A::Error> {
+                use serde::de::Error;
+                let mut out = EndpointConfig::default();
+                let mut broker = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "broker" => broker = Some(map.next_value::<String>()?),
+                        "connector" => out.connector = Some(map.next_value()?),
+                        "connector_config" => out.connector_config = map.next_value()?,
+                        kind if BrokerConfig::KINDS.contains(&kind) => {
+                            if let Some(other) = &out.section {
+                                return Err(A::Error::custom(format!(
+                                    "settings for two types of broker, `{other}` and `{kind}`"
+                                )));
+                            }
+                            out.settings = EndpointSettings(Some(map.next_value()?));
+                            out.section = Some(key);
+                        }
+                        _ => {
+                            let expected: Vec<String> = ENDPOINT_FIELDS
+                                .iter()
+                                .chain(BrokerConfig::KINDS)
+                                .map(|f| format!("`{f}`"))
+                                .collect();
+                            return Err(A::Error::custom(format!(
+                                "unknown field `{key}`, expected one of {}",
+                                expected.join(", ")
+                            )));
+                        }
+                    }
+                }
+                out.broker = broker.ok_or_else(|| A::Error::missing_field("broker"))?;
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
 }
 
 #[cfg(test)]
@@ -295,9 +346,31 @@ dead_letter = { broker = "kafka", kafka = { topic = "dlq" } }
 
     #[test]
     fn unknown_fields_are_named() {
+        // A broker's own section is checked by the broker, when the
+        // pipeline is built.
         let bad = EXAMPLE.replace("mandatory = true", "mandatry = true");
-        let err = toml::from_str::<Doc>(&bad).unwrap_err().to_string();
+        let doc = toml::from_str::<Doc>(&bad).unwrap();
+        let sink = &doc.pipelines[0].sink;
+        assert_eq!(sink.section.as_deref(), Some("amqp"));
+        let err = sink
+            .settings
+            .parse::<crate::transport::amqp::AmqpSinkConfig>("amqp", "sink")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mandatry"), "{err}");
+        // The endpoint's own fields, and a section of no broker type.
+        let bad = EXAMPLE.replace(
+            "connector_config = { destination",
+            "connectr_config = { destination",
+        );
+        let err = toml::from_str::<Doc>(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("connectr_config") && err.contains("`amqp`"),
+            "{err}"
+        );
+        let bad = EXAMPLE.replace("amqp = { mandatory", "amqq = { mandatory");
+        let err = toml::from_str::<Doc>(&bad).unwrap_err().to_string();
+        assert!(err.contains("amqq"), "{err}");
         let bad = EXAMPLE.replace("host = \"127.0.0.1\"", "hots = \"127.0.0.1\"");
         let err = toml::from_str::<Doc>(&bad).unwrap_err().to_string();
         assert!(err.contains("hots"), "{err}");

@@ -5,45 +5,78 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{BrokerConfig, BrokersConfig, PipelineConfig, SinkConfig, SourceConfig};
+use crate::config::{BrokersConfig, EndpointConfig, PipelineConfig};
 use crate::embedded_mqtt::{EMBEDDED_BROKER, EmbeddedError, EmbeddedMode, EmbeddedMqtt};
 use crate::outage::OutageMonitor;
 use crate::pipeline::{
     Codec, DeadLetterSpec, MetricsSnapshot, NamedProcessor, Pipeline, PipelineSpec, PluginFactory,
     Processor,
 };
-use crate::transport::amqp::{AmqpSink, AmqpSource};
-use crate::transport::kafka::{KafkaSink, KafkaSource};
-use crate::transport::mqtt::{MqttBrokerConfig, MqttSink, MqttSource, MqttVersion};
-use crate::transport::{DeliveryMode, Sink, Source, TransportError};
+use crate::transport::{Broker, EndpointContext, Sink, Source, TransportError};
 
-/// Why the data plane did not start.
+/// Why the data plane, or one of its pipelines, did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DataplaneError {
-    #[error("pipeline `{pipeline}`: {reason}")]
-    Pipeline { pipeline: String, reason: String },
+    #[error("pipeline `{pipeline}`: {error}")]
+    Pipeline {
+        pipeline: String,
+        #[source]
+        error: BuildError,
+    },
     #[error("pipeline `{0}` is declared twice")]
     Duplicate(String),
     #[error(transparent)]
     Embedded(#[from] EmbeddedError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
 }
 
-/// A resolved broker: its settings with environment variables applied.
-#[derive(Debug, Clone)]
-pub(crate) enum Broker {
-    Kafka(crate::transport::kafka::KafkaBrokerConfig),
-    Mqtt(MqttBrokerConfig),
-    Amqp(crate::transport::amqp::AmqpBrokerConfig),
+/// Why a broker named by a pipeline or by `[flows]` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("no broker `{name}` (known: {known:?})")]
+    Unknown { name: String, known: Vec<String> },
+    #[error("broker `embedded` is not running ([brokers.embedded_mqtt] mode = \"never\")")]
+    EmbeddedNotRunning,
+    #[error("broker `{name}`: {error}")]
+    Config {
+        name: String,
+        #[source]
+        error: TransportError,
+    },
+    #[error("broker `{0}` is configured; another organisation's broker cannot take its name")]
+    Duplicate(String),
 }
 
-impl Broker {
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Broker::Kafka(_) => "kafka",
-            Broker::Mqtt(_) => "mqtt",
-            Broker::Amqp(_) => "amqp",
-        }
-    }
+/// Why a pipeline cannot be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("`routes` name output ports of the last processor, but there is none")]
+    RoutesWithoutProcessor,
+    #[error("route of port `{0}`: empty destination")]
+    EmptyRoute(String),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("{role}: broker `{broker}` is {kind}, but the {role} has `{section}` settings")]
+    WrongSection {
+        role: &'static str,
+        broker: String,
+        kind: &'static str,
+        section: String,
+    },
+    #[error("{role}: {error}")]
+    Endpoint {
+        role: &'static str,
+        #[source]
+        error: TransportError,
+    },
+    #[error("{kind} `{plugin}` ({instance}): {reason}")]
+    Plugin {
+        kind: &'static str,
+        plugin: String,
+        instance: String,
+        reason: String,
+    },
 }
 
 /// How long [`DataPlane::start`] waits for the pipelines' sources to
@@ -61,6 +94,9 @@ pub struct DataPlane {
     brokers: BrokersConfig,
     plugins: Arc<dyn PluginFactory>,
     env: Arc<Env>,
+    /// Brokers of other organisations, added at run time for the pipelines
+    /// that read their flows ([`DataPlane::connect_remote`]).
+    remote: std::collections::BTreeMap<String, Arc<dyn Broker>>,
 }
 
 impl std::fmt::Debug for DataPlane {
@@ -77,6 +113,11 @@ fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// The process environment, as [`DataPlane::start_closed`] takes it.
+pub fn process_environment() -> Arc<Env> {
+    Arc::new(process_env)
+}
+
 impl DataPlane {
     /// Starts the embedded broker (when the configuration calls for it) and
     /// every pipeline. Credentials missing from the configuration come from
@@ -91,6 +132,23 @@ impl DataPlane {
 
     /// [`DataPlane::start`] with the environment given by `env`.
     pub async fn start_with_env(
+        brokers: &BrokersConfig,
+        pipelines: &[PipelineConfig],
+        plugins: Arc<dyn PluginFactory>,
+        env: Arc<Env>,
+    ) -> Result<DataPlane, DataplaneError> {
+        let plane = Self::start_closed(brokers, pipelines, plugins, env).await?;
+        if let Some(embedded) = &plane.embedded {
+            embedded.open()?;
+        }
+        Ok(plane)
+    }
+
+    /// [`DataPlane::start_with_env`], leaving the embedded broker's public
+    /// listeners closed until [`DataPlane::open`]: pipelines started after
+    /// this (those of FNAP subscriptions, say) can subscribe before devices
+    /// publish.
+    pub async fn start_closed(
         brokers: &BrokersConfig,
         pipelines: &[PipelineConfig],
         plugins: Arc<dyn PluginFactory>,
@@ -117,7 +175,7 @@ impl DataPlane {
         let embedded = if !start_embedded {
             None
         } else {
-            match EmbeddedMqtt::start(&brokers.embedded_mqtt).await {
+            match EmbeddedMqtt::start_closed(&brokers.embedded_mqtt).await {
                 Ok(e) => Some(e),
                 // Nothing needs it: a host that cannot have its own broker
                 // (another one on the port) still serves everything else.
@@ -136,6 +194,7 @@ impl DataPlane {
             brokers: brokers.clone(),
             plugins,
             env,
+            remote: Default::default(),
         };
         for p in pipelines {
             if let Err(e) = plane.add_pipeline(p).await {
@@ -160,6 +219,41 @@ impl DataPlane {
         Ok(plane)
     }
 
+    /// What [`DataPlane::open`] waits for: every pipeline consuming, or
+    /// `timeout`; then the embedded broker's listeners open. Called without
+    /// holding a lock on the data plane, so that it can go on meanwhile.
+    pub fn opener(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), DataplaneError>> + use<> {
+        let waits: Vec<_> = self
+            .pipelines
+            .iter()
+            .map(|p| (p.name().to_owned(), p.ready()))
+            .collect();
+        let embedded = self.embedded.clone();
+        async move {
+            let waits = waits.into_iter().map(|(name, ready)| async move {
+                (name, tokio::time::timeout(timeout, ready).await.is_ok())
+            });
+            for (name, ready) in futures::future::join_all(waits).await {
+                if !ready {
+                    tracing::warn!(pipeline = %name, "source not consuming after {timeout:?}; the embedded broker opens anyway");
+                }
+            }
+            if let Some(embedded) = embedded {
+                embedded.open()?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Opens the embedded broker's listeners once every pipeline consumes
+    /// (see [`DataPlane::opener`]).
+    pub async fn open(&self) -> Result<(), DataplaneError> {
+        self.opener(READY_TIMEOUT).await
+    }
+
     /// Starts one more pipeline (one created at run time, say) on the
     /// brokers and plugins the data plane started with.
     pub async fn add_pipeline(&mut self, config: &PipelineConfig) -> Result<(), DataplaneError> {
@@ -169,9 +263,9 @@ impl DataPlane {
         let spec = self
             .build(config)
             .await
-            .map_err(|reason| DataplaneError::Pipeline {
+            .map_err(|error| DataplaneError::Pipeline {
                 pipeline: config.name.clone(),
-                reason,
+                error,
             })?;
         self.pipelines.push(Pipeline::start(spec));
         Ok(())
@@ -191,9 +285,11 @@ impl DataPlane {
 
     /// The queues of broker `name` (`embedded` or a configured one), to
     /// create and remove the queues of flows.
-    pub fn queues(&self, name: &str) -> Result<crate::queues::FlowQueues, String> {
-        crate::queues::FlowQueues::new(self.broker(name)?)
-            .map_err(|e| format!("broker `{name}`: {e}"))
+    pub fn queues(&self, name: &str) -> Result<crate::queues::FlowQueues, BrokerError> {
+        crate::queues::FlowQueues::new(self.broker(name)?).map_err(|error| BrokerError::Config {
+            name: name.to_owned(),
+            error,
+        })
     }
 
     /// The running pipeline `name`.
@@ -231,55 +327,76 @@ impl DataPlane {
         futures::future::join_all(pipelines.into_iter().map(|p| p.stop(grace))).await;
     }
 
-    pub(crate) fn broker(&self, name: &str) -> Result<Broker, String> {
-        let brokers = &self.brokers;
-        let env = &*self.env;
-        if name == EMBEDDED_BROKER && !brokers.connections.contains_key(name) {
-            return match &self.embedded {
-                Some(e) => Ok(Broker::Mqtt(e.broker_config())),
-                None => Err(
-                    "broker `embedded` is not running ([brokers.embedded_mqtt] mode = \"never\")"
-                        .into(),
-                ),
-            };
+    /// Makes `broker` (another organisation's, resolved without this
+    /// host's environment) known as `name` to the pipelines added next.
+    /// Replaces a broker of that name added before; a configured broker of
+    /// that name cannot be replaced.
+    pub fn connect_remote(
+        &mut self,
+        name: &str,
+        broker: Arc<dyn Broker>,
+    ) -> Result<(), BrokerError> {
+        if self.brokers.connections.contains_key(name) || name == EMBEDDED_BROKER {
+            return Err(BrokerError::Duplicate(name.to_owned()));
         }
-        let config = brokers.connections.get(name).ok_or_else(|| {
-            let known: Vec<&str> = brokers
-                .connections
-                .keys()
-                .map(String::as_str)
-                .chain(self.embedded.as_ref().map(|_| EMBEDDED_BROKER))
-                .collect();
-            format!("no broker `{name}` (known: {known:?})")
-        })?;
-        let resolved = match config {
-            BrokerConfig::Kafka(k) => k.resolve(env).map(Broker::Kafka),
-            BrokerConfig::Mqtt(m) => m.resolve(env).map(Broker::Mqtt),
-            BrokerConfig::Amqp(a) => a.resolve(env).map(Broker::Amqp),
-        };
-        resolved.map_err(|e| format!("broker `{name}`: {e}"))
+        self.remote.insert(name.to_owned(), broker);
+        Ok(())
     }
 
-    async fn build(&self, p: &PipelineConfig) -> Result<PipelineSpec, String> {
+    /// Forgets a broker added with [`DataPlane::connect_remote`].
+    pub fn disconnect_remote(&mut self, name: &str) {
+        self.remote.remove(name);
+    }
+
+    /// Broker `name` with its settings resolved: `embedded`, one of
+    /// `[brokers.connections]`, or one added by [`DataPlane::connect_remote`].
+    pub fn broker(&self, name: &str) -> Result<Arc<dyn Broker>, BrokerError> {
+        if let Some(remote) = self.remote.get(name) {
+            return Ok(remote.clone());
+        }
+        let brokers = &self.brokers;
+        if name == EMBEDDED_BROKER && !brokers.connections.contains_key(name) {
+            return match &self.embedded {
+                Some(e) => Ok(Arc::new(e.broker())),
+                None => Err(BrokerError::EmbeddedNotRunning),
+            };
+        }
+        let config = brokers
+            .connections
+            .get(name)
+            .ok_or_else(|| BrokerError::Unknown {
+                name: name.to_owned(),
+                known: brokers
+                    .connections
+                    .keys()
+                    .map(String::as_str)
+                    .chain(self.embedded.as_ref().map(|_| EMBEDDED_BROKER))
+                    .map(str::to_owned)
+                    .collect(),
+            })?;
+        config
+            .resolve(&*self.env)
+            .map_err(|error| BrokerError::Config {
+                name: name.to_owned(),
+                error,
+            })
+    }
+
+    async fn build(&self, p: &PipelineConfig) -> Result<PipelineSpec, BuildError> {
         let plugins = self.plugins.clone();
         let name = &p.name;
         if !p.routes.is_empty() && p.processors.is_empty() {
-            return Err(
-                "`routes` name output ports of the last processor, but there is none".into(),
-            );
+            return Err(BuildError::RoutesWithoutProcessor);
         }
         if let Some((port, _)) = p.routes.iter().find(|(_, d)| d.is_empty()) {
-            return Err(format!("route of port `{port}`: empty destination"));
+            return Err(BuildError::EmptyRoute(port.clone()));
         }
         let source_broker = self.broker(&p.source.broker)?;
         let sink_broker = self.broker(&p.sink.broker)?;
-        let (decoder_plugin, decoder_config) = connector_for(
-            &p.source.connector,
-            &p.source.connector_config.0,
-            &source_broker,
-        );
-        let (encoder_plugin, encoder_config) =
-            connector_for(&p.sink.connector, &p.sink.connector_config.0, &sink_broker);
+        check_section("source", &p.source, &*source_broker)?;
+        check_section("sink", &p.sink, &*sink_broker)?;
+        let (decoder_plugin, decoder_config) = connector_for(&p.source, &*source_broker);
+        let (encoder_plugin, encoder_config) = connector_for(&p.sink, &*sink_broker);
 
         // Plugins first: a bad plugin configuration should fail before any
         // broker connection is made.
@@ -314,8 +431,8 @@ impl DataPlane {
         let dead_letter = match &p.dead_letter {
             Some(dl) => {
                 let broker = self.broker(&dl.broker)?;
-                let (plugin, config) =
-                    connector_for(&dl.connector, &dl.connector_config.0, &broker);
+                check_section("dead-letter", dl, &*broker)?;
+                let (plugin, config) = connector_for(dl, &*broker);
                 let encoder = instantiate_connector(
                     &plugins,
                     &plugin,
@@ -323,13 +440,13 @@ impl DataPlane {
                     config,
                 )
                 .await?;
-                let sink = self.sink(p, dl, &broker, "dead-letter")?;
+                let sink = self.sink(p, dl, &*broker, "dead-letter")?;
                 Some(DeadLetterSpec { encoder, sink })
             }
             None => None,
         };
-        let source = self.source(p, &p.source, &source_broker).await?;
-        let sink = self.sink(p, &p.sink, &sink_broker, "sink")?;
+        let source = self.source(p, &*source_broker).await?;
+        let sink = self.sink(p, &p.sink, &*sink_broker, "sink")?;
         Ok(PipelineSpec {
             name: name.clone(),
             mode: p.delivery,
@@ -350,143 +467,90 @@ impl DataPlane {
         })
     }
 
+    fn context(
+        p: &PipelineConfig,
+        endpoint: &EndpointConfig,
+        role: &'static str,
+    ) -> EndpointContext {
+        let monitor = Arc::new(OutageMonitor::new(
+            format!(
+                "pipeline `{}` {role} (broker `{}`)",
+                p.name, endpoint.broker
+            ),
+            p.retry.reminder_interval(),
+        ));
+        EndpointContext::new(&p.name, role, p.delivery, p.retry.clone(), monitor)
+    }
+
     async fn source(
         &self,
         p: &PipelineConfig,
-        s: &SourceConfig,
-        broker: &Broker,
-    ) -> Result<Box<dyn Source>, String> {
-        let monitor = Arc::new(OutageMonitor::new(
-            format!("pipeline `{}` source (broker `{}`)", p.name, s.broker),
-            p.retry.reminder_interval(),
-        ));
-        let client_id = client_id(&format!("fnaa-{}-source", p.name));
-        let sections = [
-            ("kafka", s.kafka.is_some()),
-            ("mqtt", s.mqtt.is_some()),
-            ("amqp", s.amqp.is_some()),
-        ];
-        check_sections("source", &s.broker, broker.kind(), &sections)?;
-        let err = |e: TransportError| format!("source: {e}");
-        Ok(match broker {
-            Broker::Kafka(b) => {
-                let c = s.kafka.as_ref().ok_or("source: missing `kafka` settings")?;
-                Box::new(
-                    KafkaSource::new(b, c, &format!("fnaa-{}", p.name), p.delivery, monitor)
-                        .await
-                        .map_err(err)?,
-                )
-            }
-            Broker::Mqtt(b) => {
-                let c = s.mqtt.as_ref().ok_or("source: missing `mqtt` settings")?;
-                if p.delivery == DeliveryMode::AtLeastOnce && c.qos == 0 {
-                    tracing::warn!(pipeline = %p.name, "MQTT source with QoS 0 cannot be at-least-once: the broker does not resend what we miss");
-                }
-                Box::new(
-                    MqttSource::new(b, c, &client_id, p.delivery, p.retry.clone(), monitor)
-                        .map_err(err)?,
-                )
-            }
-            Broker::Amqp(b) => {
-                let c = s.amqp.as_ref().ok_or("source: missing `amqp` settings")?;
-                Box::new(
-                    AmqpSource::new(b, c, &client_id, p.delivery, p.retry.clone(), monitor)
-                        .map_err(err)?,
-                )
-            }
-        })
+        broker: &dyn Broker,
+    ) -> Result<Box<dyn Source>, BuildError> {
+        let context = Self::context(p, &p.source, "source");
+        broker
+            .source(&context, &p.source.settings)
+            .await
+            .map_err(|error| BuildError::Endpoint {
+                role: "source",
+                error,
+            })
     }
 
     fn sink(
         &self,
         p: &PipelineConfig,
-        s: &SinkConfig,
-        broker: &Broker,
-        role: &str,
-    ) -> Result<Box<dyn Sink>, String> {
-        let monitor = Arc::new(OutageMonitor::new(
-            format!("pipeline `{}` {role} (broker `{}`)", p.name, s.broker),
-            p.retry.reminder_interval(),
-        ));
-        let client_id = client_id(&format!("fnaa-{}-{role}", p.name));
-        let sections = [
-            ("kafka", s.kafka.is_some()),
-            ("mqtt", s.mqtt.is_some()),
-            ("amqp", s.amqp.is_some()),
-        ];
-        check_sections(role, &s.broker, broker.kind(), &sections)?;
-        let err = |e: TransportError| format!("{role}: {e}");
-        Ok(match broker {
-            Broker::Kafka(b) => {
-                let c = s.kafka.clone().unwrap_or_default();
-                Box::new(KafkaSink::new(b, &c, p.retry.clone(), monitor).map_err(err)?)
-            }
-            Broker::Mqtt(b) => {
-                let c = s
-                    .mqtt
-                    .clone()
-                    .unwrap_or_else(|| crate::transport::mqtt::MqttSinkConfig {
-                        topic: None,
-                        ..crate::transport::mqtt::MqttSinkConfig::new("")
-                    });
-                if p.delivery == DeliveryMode::AtLeastOnce && c.qos == 0 {
-                    tracing::warn!(pipeline = %p.name, "MQTT {role} with QoS 0 cannot be at-least-once: nothing confirms delivery");
-                }
-                Box::new(MqttSink::new(b, &c, &client_id, p.retry.clone(), monitor).map_err(err)?)
-            }
-            Broker::Amqp(b) => {
-                let c = s.amqp.clone().unwrap_or_default();
-                Box::new(AmqpSink::new(b, &c, &client_id, p.retry.clone(), monitor))
-            }
-        })
+        endpoint: &EndpointConfig,
+        broker: &dyn Broker,
+        role: &'static str,
+    ) -> Result<Box<dyn Sink>, BuildError> {
+        let context = Self::context(p, endpoint, role);
+        broker
+            .sink(&context, &endpoint.settings)
+            .map_err(|error| BuildError::Endpoint { role, error })
     }
-}
-
-/// A client id brokers accept: rumqttd refuses `+ $ # /` (and rumqttd
-/// 0.20 then fails every later connection of the same id, bytebeamio/rumqtt
-/// #1062), so they become `_`.
-fn client_id(wanted: &str) -> String {
-    wanted
-        .chars()
-        .map(|c| if "+$#/".contains(c) { '_' } else { c })
-        .collect()
 }
 
 /// At most the settings section of the broker's own kind.
-fn check_sections(
-    role: &str,
-    broker: &str,
-    kind: &str,
-    sections: &[(&str, bool)],
-) -> Result<(), String> {
-    for (section, present) in sections {
-        if *present && *section != kind {
-            return Err(format!(
-                "{role}: broker `{broker}` is {kind}, but the {role} has `{section}` settings"
-            ));
-        }
+fn check_section(
+    role: &'static str,
+    endpoint: &EndpointConfig,
+    broker: &dyn Broker,
+) -> Result<(), BuildError> {
+    match &endpoint.section {
+        Some(section) if section != broker.kind() => Err(BuildError::WrongSection {
+            role,
+            broker: endpoint.broker.clone(),
+            kind: broker.kind(),
+            section: section.clone(),
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The connector plugin for an endpoint and its configuration: the one
-/// named, or the binding of the broker's protocol. The MQTT binding learns
-/// the broker's protocol version unless told otherwise.
+/// named, or the binding of the broker's protocol, with what the broker
+/// adds to its configuration.
 fn connector_for(
-    named: &Option<String>,
-    config: &[(String, String)],
-    broker: &Broker,
+    endpoint: &EndpointConfig,
+    broker: &dyn Broker,
 ) -> (String, Vec<(String, String)>) {
-    let plugin = named.clone().unwrap_or_else(|| broker.kind().to_owned());
-    let mut config = config.to_vec();
-    if plugin == "mqtt"
-        && let Broker::Mqtt(b) = broker
-        && b.version == MqttVersion::V311
-        && !config.iter().any(|(k, _)| k == "version")
-    {
-        config.push(("version".into(), "3.1.1".into()));
-    }
+    let plugin = endpoint
+        .connector
+        .clone()
+        .unwrap_or_else(|| broker.default_connector().to_owned());
+    let mut config = endpoint.connector_config.0.clone();
+    broker.connector_defaults(&plugin, &mut config);
     (plugin, config)
+}
+
+fn plugin_error(kind: &'static str, plugin: &str, instance: &str, reason: String) -> BuildError {
+    BuildError::Plugin {
+        kind,
+        plugin: plugin.to_owned(),
+        instance: instance.to_owned(),
+        reason,
+    }
 }
 
 async fn instantiate_connector(
@@ -494,12 +558,12 @@ async fn instantiate_connector(
     plugin: &str,
     instance: &str,
     config: Vec<(String, String)>,
-) -> Result<Box<dyn Codec>, String> {
+) -> Result<Box<dyn Codec>, BuildError> {
     let (f, p, i) = (plugins.clone(), plugin.to_owned(), instance.to_owned());
     tokio::task::spawn_blocking(move || f.connector(&p, &i, &config))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("connector `{plugin}` ({instance}): {e}"))
+        .map_err(|e| plugin_error("connector", plugin, instance, e.to_string()))?
+        .map_err(|e| plugin_error("connector", plugin, instance, e))
 }
 
 async fn instantiate_processor(
@@ -507,10 +571,10 @@ async fn instantiate_processor(
     plugin: &str,
     instance: &str,
     config: Vec<(String, String)>,
-) -> Result<Box<dyn Processor>, String> {
+) -> Result<Box<dyn Processor>, BuildError> {
     let (f, p, i) = (plugins.clone(), plugin.to_owned(), instance.to_owned());
     tokio::task::spawn_blocking(move || f.processor(&p, &i, &config))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("processor `{plugin}` ({instance}): {e}"))
+        .map_err(|e| plugin_error("processor", plugin, instance, e.to_string()))?
+        .map_err(|e| plugin_error("processor", plugin, instance, e))
 }

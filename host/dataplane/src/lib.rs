@@ -24,5 +24,5 @@ pub mod queues;
 pub mod secret;
 pub mod transport;
 
-pub use config::{BrokersConfig, PipelineConfig};
-pub use dataplane::{DataPlane, DataplaneError};
+pub use config::{BrokersConfig, EndpointConfig, PipelineConfig, SinkConfig, SourceConfig};
+pub use dataplane::{BrokerError, BuildError, DataPlane, DataplaneError, Env, process_environment};

@@ -1,8 +1,12 @@
-//! The AMQP transport against the system RabbitMQ (unique names per test).
+//! The AMQP transport against the system RabbitMQ (unique names per test):
+//! the transport contract (`common::compliance`), and what only AMQP has
+//! (unroutable messages, exchanges declared or refused).
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
+
+use common::compliance::monitor;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +16,9 @@ use fnaa_dataplane::outage::OutageMonitor;
 use fnaa_dataplane::transport::amqp::{
     AmqpBrokerConfig, AmqpSink, AmqpSinkConfig, AmqpSource, AmqpSourceConfig, ExchangeType,
 };
-use fnaa_dataplane::transport::{
-    DeliveryMode, Destination, Message, Outcome, Received, Sink as _, Source,
-};
+use fnaa_dataplane::transport::{DeliveryMode, Destination, Message, Outcome, Sink, Source};
 
-fn monitor(what: &str) -> Arc<OutageMonitor> {
-    Arc::new(OutageMonitor::new(what, Duration::from_secs(60)))
-}
+use common::compliance::{self, Endpoint, TransportHarness};
 
 fn broker() -> AmqpBrokerConfig {
     AmqpBrokerConfig::new("127.0.0.1", common::rabbitmq())
@@ -37,21 +37,6 @@ fn message(exchange: &str, key: &str, i: usize) -> Message {
     }
 }
 
-async fn receive(source: &mut dyn Source, n: usize) -> Vec<Received> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        let batch = tokio::time::timeout(
-            Duration::from_secs(10),
-            source.recv(n, Duration::from_millis(20)),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("only {} of {n} messages arrived", got.len()))
-        .unwrap();
-        got.extend(batch);
-    }
-    got
-}
-
 fn source_config(queue: &str, exchange: &str, keys: &[&str]) -> AmqpSourceConfig {
     AmqpSourceConfig {
         exchange: Some(exchange.to_owned()),
@@ -60,46 +45,185 @@ fn source_config(queue: &str, exchange: &str, keys: &[&str]) -> AmqpSourceConfig
     }
 }
 
-#[tokio::test]
-async fn topic_exchange_round_trip_with_confirms() {
-    common::init_tracing();
-    let exchange = common::unique("fnaa.test.rt");
-    let queue = common::unique("fnaa-test-rt");
-    let mut source = AmqpSource::new(
-        &broker(),
-        &source_config(&queue, &exchange, &["operational.#"]),
-        "test-source",
-        DeliveryMode::AtLeastOnce,
-        RetryConfig::default(),
-        monitor("source"),
-    )
-    .unwrap();
-    // The source declares the exchange, queue and binding on connect.
-    tokio::time::timeout(Duration::from_secs(20), source.ready())
-        .await
-        .unwrap();
-    let mut sink = AmqpSink::new(
-        &broker(),
-        &AmqpSinkConfig::default(),
-        "test-sink",
-        RetryConfig::default(),
-        monitor("sink"),
-    );
-    let batch: Vec<Message> = (0..20)
-        .map(|i| message(&exchange, "operational.kytos/topology.link_up", i))
-        .collect();
-    let outcomes = sink.send(batch.clone()).await.unwrap();
-    assert!(outcomes.iter().all(Outcome::is_confirmed), "{outcomes:?}");
-    let got = receive(&mut source, 20).await;
-    for (m, r) in batch.iter().zip(&got) {
-        assert_eq!(&r.message, m);
-        assert!(r.timestamp_ms.is_some());
+/// The transport contract ([`common::compliance`]) on the system RabbitMQ,
+/// through a proxy of the harness's own: an outage cuts it (every
+/// connection closed, new ones refused) while RabbitMQ keeps its queues.
+/// Each endpoint is a topic exchange with a durable queue bound to it (the
+/// consumer state: sources of one endpoint share it); `pika` is the
+/// outside client.
+struct AmqpHarness {
+    rabbitmq: u16,
+    proxy: Arc<common::TcpProxy>,
+}
+
+impl AmqpHarness {
+    async fn start() -> AmqpHarness {
+        common::init_tracing();
+        let rabbitmq = common::rabbitmq();
+        AmqpHarness {
+            rabbitmq,
+            proxy: common::TcpProxy::start(common::free_port(), rabbitmq).await,
+        }
     }
-    source
-        .acker()
-        .ack(got.into_iter().map(|r| r.token).collect())
-        .await
+
+    fn broker(&self) -> AmqpBrokerConfig {
+        AmqpBrokerConfig::new("127.0.0.1", self.proxy.port)
+    }
+
+    fn source_config(endpoint: &Endpoint) -> AmqpSourceConfig {
+        source_config(
+            &endpoint.name,
+            &endpoint.destination.name,
+            &["operational.#"],
+        )
+    }
+}
+
+/// Publishes the messages (JSON on stdin) with publisher confirms.
+const PIKA_PUBLISHER: &str = r#"
+import json, sys, pika
+conn = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', int(sys.argv[1])))
+ch = conn.channel()
+ch.confirm_delivery()
+for m in json.load(sys.stdin):
+    props = pika.BasicProperties(content_type=m['content_type'], headers=dict(m['headers']) or None, delivery_mode=2)
+    ch.basic_publish(m['exchange'], m['routing_key'], m['body'].encode(), props, mandatory=True)
+conn.close()
+"#;
+
+impl TransportHarness for AmqpHarness {
+    fn name(&self) -> String {
+        "amqp".into()
+    }
+
+    fn connector(&self) -> (&'static str, Vec<(String, String)>) {
+        ("amqp", Vec::new())
+    }
+
+    async fn endpoint(&mut self, tag: &str) -> Endpoint {
+        let endpoint = Endpoint {
+            name: common::unique(&format!("fnaa-test-{tag}")),
+            destination: Destination {
+                name: common::unique(&format!("fnaa.test.{tag}")),
+                routing_key: Some("operational.kytos/topology.link_up".into()),
+            },
+        };
+        // The queue is declared and bound on connect, before anything is
+        // published (a mandatory message that reaches no queue is
+        // unroutable).
+        let setup = AmqpSource::new(
+            &self.broker(),
+            &Self::source_config(&endpoint),
+            "setup",
+            DeliveryMode::AtLeastOnce,
+            RetryConfig::default(),
+            monitor("setup"),
+        )
         .unwrap();
+        tokio::time::timeout(Duration::from_secs(20), setup.ready())
+            .await
+            .unwrap();
+        endpoint
+    }
+
+    async fn source(
+        &mut self,
+        endpoint: &Endpoint,
+        consumer: &str,
+        monitor: Arc<OutageMonitor>,
+    ) -> Box<dyn Source> {
+        Box::new(
+            AmqpSource::new(
+                &self.broker(),
+                &Self::source_config(endpoint),
+                consumer,
+                DeliveryMode::AtLeastOnce,
+                RetryConfig {
+                    initial_interval_ms: 50,
+                    max_interval_ms: 500,
+                    reminder_interval_s: 60,
+                },
+                monitor,
+            )
+            .unwrap(),
+        )
+    }
+
+    fn sink(&mut self, _endpoint: &Endpoint, monitor: Arc<OutageMonitor>) -> Box<dyn Sink> {
+        Box::new(AmqpSink::new(
+            &self.broker(),
+            &AmqpSinkConfig::default(),
+            "test-sink",
+            RetryConfig {
+                initial_interval_ms: 50,
+                max_interval_ms: 500,
+                reminder_interval_s: 60,
+            },
+            monitor,
+        ))
+    }
+
+    async fn publish_outside(&mut self, _endpoint: &Endpoint, messages: &[Message]) {
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        let json: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "exchange": m.destination.name,
+                    "routing_key": m.destination.routing_key.clone().unwrap_or_default(),
+                    "content_type": m.content_type,
+                    "headers": m.headers.iter().map(|(k, v)| (k.clone(), text(v))).collect::<Vec<_>>(),
+                    "body": text(&m.payload),
+                })
+            })
+            .collect();
+        let mut python = tokio::process::Command::from(common::python_with_pika());
+        let mut child = python
+            .args(["-c", PIKA_PUBLISHER, &self.rabbitmq.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use tokio::io::AsyncWriteExt as _;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin
+                .write_all(serde_json::to_string(&json).unwrap().as_bytes())
+                .await
+                .unwrap();
+        }
+        let out = child.wait_with_output().await.unwrap();
+        assert!(
+            out.status.success(),
+            "the pika publisher failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The source returns header tables sorted by name (an AMQP table is
+    /// a map).
+    fn received(&self, _endpoint: &Endpoint, sent: &Message) -> Message {
+        let mut m = sent.clone();
+        m.headers.sort_by(|a, b| a.0.cmp(&b.0));
+        m
+    }
+
+    async fn outage_start(&mut self) {
+        self.proxy.cut();
+    }
+
+    async fn outage_end(&mut self) {
+        self.proxy.restore().await;
+    }
+
+    fn timestamps(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_contract() {
+    compliance::assert_transport_contract(&mut AmqpHarness::start().await).await;
 }
 
 #[tokio::test]
@@ -149,7 +273,9 @@ async fn unroutable_messages_are_reported_and_missing_exchanges_created() {
         .unwrap();
     assert_eq!(outcomes, [Outcome::Confirmed]);
     assert_eq!(
-        receive(&mut source, 1).await[0].message.payload,
+        compliance::receive("amqp", &mut source, 1, Duration::from_secs(10)).await[0]
+            .message
+            .payload,
         b"{\"n\":3}"
     );
 
@@ -173,7 +299,7 @@ async fn unroutable_messages_are_reported_and_missing_exchanges_created() {
         );
         assert_eq!(o.is_confirmed(), i % 3 != 0, "message {i}: {o:?}");
     }
-    let got = receive(&mut source, 26).await;
+    let got = compliance::receive("amqp", &mut source, 26, Duration::from_secs(10)).await;
     assert!(
         got.iter()
             .all(|r| r.message.destination.routing_key.as_deref() == Some("listens.x"))
@@ -200,57 +326,4 @@ async fn unroutable_messages_are_reported_and_missing_exchanges_created() {
         matches!(&outcomes[0], Outcome::Rejected { reason } if reason.contains("does not exist")),
         "{outcomes:?}"
     );
-}
-
-#[tokio::test]
-async fn unacknowledged_deliveries_come_back() {
-    let exchange = common::unique("fnaa.test.redeliver");
-    let queue = common::unique("fnaa-test-redeliver");
-    let config = source_config(&queue, &exchange, &["#"]);
-    let mut source = AmqpSource::new(
-        &broker(),
-        &config,
-        "s1",
-        DeliveryMode::AtLeastOnce,
-        RetryConfig::default(),
-        monitor("source"),
-    )
-    .unwrap();
-    tokio::time::timeout(Duration::from_secs(20), source.ready())
-        .await
-        .unwrap();
-    let mut sink = AmqpSink::new(
-        &broker(),
-        &AmqpSinkConfig::default(),
-        "test-sink",
-        RetryConfig::default(),
-        monitor("sink"),
-    );
-    sink.send((0..6).map(|i| message(&exchange, "a", i)).collect())
-        .await
-        .unwrap();
-    let got = receive(&mut source, 6).await;
-    source
-        .acker()
-        .ack(got.into_iter().take(4).map(|r| r.token).collect())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    drop(source);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut source = AmqpSource::new(
-        &broker(),
-        &config,
-        "s2",
-        DeliveryMode::AtLeastOnce,
-        RetryConfig::default(),
-        monitor("source"),
-    )
-    .unwrap();
-    let got = receive(&mut source, 2).await;
-    let ids: Vec<&[u8]> = got
-        .iter()
-        .map(|r| r.message.header("cloudEvents:id").unwrap())
-        .collect();
-    assert_eq!(ids, [b"4", b"5"]);
 }

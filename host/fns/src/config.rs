@@ -10,6 +10,7 @@
 //! listen = "0.0.0.0:53"
 //! ```
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +40,14 @@ pub struct FnsConfig {
     /// TTL of the records this host publishes, in seconds. Resolvers may
     /// keep a withdrawn flow that long.
     pub ttl: u32,
+    /// Addresses of this host's FNAP name (`[fnap] hostname`, the target of
+    /// the SRV records it publishes), published as its A and AAAA records
+    /// when that name lies in a zone this host publishes into (embedded
+    /// server or RFC 2136), so that a client resolves the SRV target through
+    /// the same DNS server. Empty (the default): the IP address of `[fnap]
+    /// listen` (or `tls_listen`) when it is not a wildcard such as
+    /// `0.0.0.0`; set it when the host listens on a wildcard address.
+    pub host_addresses: Vec<IpAddr>,
     /// Where this host publishes its flows and namespaces (`[dns.registry]`).
     pub registry: RegistryConfig,
 }
@@ -52,6 +61,7 @@ impl Default for FnsConfig {
             attempts: resolver.attempts,
             cache_size: resolver.cache_size,
             ttl: DEFAULT_TTL,
+            host_addresses: Vec::new(),
             registry: RegistryConfig::default(),
         }
     }
@@ -113,6 +123,7 @@ mod tests {
     fn empty_section_is_the_embedded_default() {
         let config = parse("").expect("config");
         assert!(config.nameserver.is_none());
+        assert!(config.host_addresses.is_empty());
         assert_eq!(config.ttl, DEFAULT_TTL);
         assert!(matches!(config.registry, RegistryConfig::Embedded(_)));
     }
@@ -123,6 +134,7 @@ mod tests {
             r#"
             nameserver = "172.17.0.2"
             timeout_ms = 1500
+            host_addresses = ["192.0.2.10", "2001:db8::10"]
             [registry]
             type = "rfc2136"
             server = "127.0.0.1:5353"
@@ -140,6 +152,7 @@ mod tests {
             config.resolver_options().timeout,
             Duration::from_millis(1500)
         );
+        assert_eq!(config.host_addresses.len(), 2);
         let RegistryConfig::Rfc2136(rfc2136) = config.registry else {
             panic!("not rfc2136");
         };

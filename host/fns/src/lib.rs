@@ -27,8 +27,8 @@ pub use config::{FnsConfig, RegistryConfig};
 pub use hickory_proto::op::ResponseCode;
 pub use hickory_proto::rr::RecordType;
 pub use records::{
-    BrokerKind, BrokerRecords, FlowNames, FlowRecords, NamespaceNames, NamespaceRecords,
-    RecordError, ServiceEndpoint, TxtAttributes,
+    BrokerKind, BrokerRecords, FlowNames, FlowRecords, HostRecords, NamespaceNames,
+    NamespaceRecords, RecordError, ServiceEndpoint, TxtAttributes,
 };
 pub use resolve::{
     BrokerLocation, FlowLocation, FnaaAddress, FnsResolver, NameserverAddr, NamespaceFnaa,

@@ -438,3 +438,28 @@ async fn the_bind9_example_configuration_accepts_signed_updates() {
     registry.withdraw_flow(&uri).await.expect("withdraw");
     assert!(dig_data(named.address, uri.fqdn(), "PTR").is_empty());
 }
+
+/// The FNAA's host name, published by one signed update into the
+/// configured zone that holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fnaa_host_address_is_published_by_update() {
+    let named = Named::start(&[Zone::dynamic(NAMESPACE)]);
+    let registry = registry(&named);
+    let host =
+        fnaa_fns::HostRecords::new("fnaa.flows.unix.ar", vec!["127.0.0.1".parse().expect("ip")]);
+    assert_eq!(
+        registry.publish_host(&host).await.expect("publish"),
+        Some(NAMESPACE.to_owned())
+    );
+    assert!(eventually(Duration::from_secs(5), || dig_data(
+        named.address,
+        "fnaa.flows.unix.ar",
+        "A"
+    ) == ["127.0.0.1"]));
+    let outside =
+        fnaa_fns::HostRecords::new("fnaa.unix.ar", vec!["127.0.0.1".parse().expect("ip")]);
+    assert_eq!(
+        registry.publish_host(&outside).await.expect("nothing"),
+        None
+    );
+}

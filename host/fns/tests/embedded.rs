@@ -297,3 +297,48 @@ async fn a_silent_nameserver_is_a_timeout_naming_the_query() {
     }
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// The FNAA's own host name: published in the served zone that holds it,
+/// replaced on the next publication, not published (nor a zone created)
+/// when no served zone holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fnaa_host_address_is_published_where_a_zone_holds_it() {
+    let server = start(EmbeddedConfig {
+        zones: vec!["unix.ar".to_owned()],
+        ..EmbeddedConfig::default()
+    })
+    .await;
+    let address = server.local_addr();
+    let host = fnaa_fns::HostRecords::new(
+        "fnaa.unix.ar",
+        vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")],
+    );
+    assert_eq!(
+        server.publish_host(&host).await.expect("publish"),
+        Some("unix.ar".to_owned())
+    );
+    assert_eq!(dig_data(address, "fnaa.unix.ar", "A"), ["127.0.0.1"]);
+    assert_eq!(dig_data(address, "fnaa.unix.ar", "AAAA"), ["::1"]);
+    let resolver = uncached(address);
+    let mut found = resolver
+        .resolve_addresses("fnaa.unix.ar")
+        .await
+        .expect("resolve");
+    found.sort();
+    assert_eq!(found.len(), 2);
+
+    let moved = fnaa_fns::HostRecords::new("fnaa.unix.ar", vec!["127.0.0.2".parse().expect("ip")]);
+    server.publish_host(&moved).await.expect("publish again");
+    assert_eq!(dig_data(address, "fnaa.unix.ar", "A"), ["127.0.0.2"]);
+    assert!(dig_data(address, "fnaa.unix.ar", "AAAA").is_empty());
+
+    let outside =
+        fnaa_fns::HostRecords::new("fnaa.example.org", vec!["127.0.0.1".parse().expect("ip")]);
+    assert_eq!(server.publish_host(&outside).await.expect("nothing"), None);
+    assert_eq!(server.zones().await, ["unix.ar"]);
+    let error = resolver
+        .resolve_addresses("fnaa.example.org")
+        .await
+        .expect_err("not served");
+    assert!(error.to_string().contains("fnaa.example.org"), "{error}");
+}

@@ -20,8 +20,10 @@ use fnaa_control::provision::{
     FlowProvisioner, PipelineController, PipelineKind, PipelineSpec, PipelineStatus, ProvisionError,
 };
 use fnaa_control::store::{BrokerBinding, PluginRef, RunState};
+use fnaa_dataplane::config::{PluginConfig, ProcessorConfig};
 use fnaa_dataplane::queues::{FlowQueues, TopicLayout};
-use fnaa_dataplane::{DataPlane, PipelineConfig};
+use fnaa_dataplane::transport::{Broker, BrokerConfig, consumer_name};
+use fnaa_dataplane::{DataPlane, EndpointConfig, PipelineConfig};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -225,9 +227,17 @@ impl DataPlanePipelines {
         self.wait_ready.store(wait, Ordering::Relaxed);
     }
 
-    /// The data-plane pipeline that runs `spec`.
-    fn pipeline_config(&self, spec: &PipelineSpec) -> Result<PipelineConfig, ProvisionError> {
-        for endpoint in spec.inputs.iter().chain(&spec.outputs) {
+    /// The data-plane pipeline that runs `spec`, and for a spec reading
+    /// another organisation's flow the broker it reads, to register as
+    /// [`remote_broker_name`].
+    fn pipeline_config(&self, spec: &PipelineSpec) -> Result<Planned, ProvisionError> {
+        let remote = remote_input(spec)?;
+        for endpoint in spec
+            .inputs
+            .iter()
+            .filter(|e| !e.remote)
+            .chain(&spec.outputs)
+        {
             if endpoint.binding.broker_type != self.queues.kind() {
                 return Err(ProvisionError(format!(
                     "flow {} lives on a {} broker, but this host's flows are on {} broker `{}`",
@@ -238,7 +248,7 @@ impl DataPlanePipelines {
                 )));
             }
         }
-        let topics: Vec<&str> = spec
+        let inputs: Vec<&str> = spec
             .inputs
             .iter()
             .map(|e| e.binding.topic.as_str())
@@ -248,83 +258,75 @@ impl DataPlanePipelines {
             .iter()
             .map(|e| e.binding.topic.as_str())
             .collect();
-        let (Some(first_input), Some(first_output)) = (topics.first(), outputs.first()) else {
+        let Some(first_output) = outputs.first() else {
             return Err(ProvisionError(
                 "a pipeline needs at least one input and one output flow".into(),
             ));
         };
-        let (source, sink) = match self.queues.kind() {
-            "kafka" => (
-                // Consumer group `fnaa-<id>` (the data plane's default).
-                serde_json::json!({ "kafka": { "topics": topics, "start_from": "latest" } }),
-                serde_json::json!({ "kafka": { "topic": first_output } }),
+        if inputs.is_empty() {
+            return Err(ProvisionError(
+                "a pipeline needs at least one input and one output flow".into(),
+            ));
+        }
+        let broker = self.queues.broker();
+        let source = match &remote {
+            Some(remote) => EndpointConfig::new(
+                remote_broker_name(&spec.id),
+                remote.kind(),
+                remote.flow_source(&spec.id, &inputs),
             ),
-            "mqtt" => (
-                serde_json::json!({ "mqtt": { "topics": topics, "qos": 1 } }),
-                serde_json::json!({ "mqtt": { "topic": first_output, "qos": 1 } }),
+            None => EndpointConfig::new(
+                &self.broker,
+                broker.kind(),
+                broker.flow_source(&spec.id, &inputs),
             ),
-            "amqp" => (
-                serde_json::json!({ "amqp": {
-                    "queue": consumer_name(&spec.id),
-                    "exchange": first_input,
-                    "extra_exchanges": &topics[1..],
-                    "binding_keys": ["#"],
-                } }),
-                // A flow nobody reads is normal: no mandatory flag.
-                serde_json::json!({ "amqp": { "exchange": first_output, "mandatory": false } }),
-            ),
-            other => {
-                return Err(ProvisionError(format!("no pipelines on {other} brokers")));
-            }
         };
-        let mut source = source;
-        let mut sink = sink;
-        source["broker"] = self.broker.clone().into();
-        sink["broker"] = self.broker.clone().into();
-        let processors = match &spec.kind {
-            PipelineKind::Bridge => Vec::new(),
-            PipelineKind::Plugin { plugin, config } => {
-                let plugin = (self.catalog)(plugin).map_err(ProvisionError)?;
-                vec![serde_json::json!({ "plugin": plugin, "config": plugin_config(config)? })]
-            }
-        };
+        let sink = EndpointConfig::new(&self.broker, broker.kind(), broker.flow_sink(first_output));
+        let mut config = PipelineConfig::new(spec.id.clone(), source, sink);
+        config.batch_size = self.config.batch_size;
+        config.batch_timeout_ms = self.config.batch_timeout_ms;
+        config.metrics_interval_s = 0;
+        if let PipelineKind::Plugin {
+            plugin,
+            config: plugin_conf,
+        } = &spec.kind
+        {
+            config.processors.push(ProcessorConfig {
+                plugin: (self.catalog)(plugin).map_err(ProvisionError)?,
+                config: plugin_config(plugin_conf)?,
+            });
+        }
         // With several outputs, a processor's port named after an output
         // flow's first label (or its whole name) writes to that flow; `out`
         // writes to the first output.
-        let mut routes = BTreeMap::new();
         if spec.outputs.len() > 1 {
             for (endpoint, topic) in spec.outputs.iter().zip(&outputs) {
                 let name = endpoint.flow.to_string();
                 let label = name.split('.').next().unwrap_or(&name).to_owned();
-                routes.insert(label, (*topic).to_owned());
-                routes.insert(name, (*topic).to_owned());
+                config.routes.insert(label, (*topic).to_owned());
+                config.routes.insert(name, (*topic).to_owned());
             }
-            routes.insert("out".to_owned(), (*first_output).to_owned());
+            config
+                .routes
+                .insert("out".to_owned(), (*first_output).to_owned());
         }
-        let value = serde_json::json!({
-            "name": spec.id,
-            "delivery": "at-least-once",
-            "batch_size": self.config.batch_size,
-            "batch_timeout_ms": self.config.batch_timeout_ms,
-            "source": source,
-            "processors": processors,
-            "sink": sink,
-            "routes": routes,
-            "metrics_interval_s": 0,
-        });
-        serde_json::from_value(value)
-            .map_err(|e| ProvisionError(format!("pipeline {}: {e}", spec.id)))
+        Ok(Planned { config, remote })
     }
 
     /// Starts `spec` in the data plane and waits (a while) until it consumes.
     async fn run(&self, spec: &PipelineSpec) -> Result<(), ProvisionError> {
-        let config = self.pipeline_config(spec)?;
+        let Planned { config, remote } = self.pipeline_config(spec)?;
         let ready = {
             let mut plane = self.plane.lock().await;
-            plane
-                .add_pipeline(&config)
-                .await
-                .map_err(|e| ProvisionError(e.to_string()))?;
+            if let Some(remote) = remote {
+                plane
+                    .connect_remote(&remote_broker_name(&spec.id), remote)
+                    .map_err(|e| ProvisionError(e.to_string()))?;
+            }
+            if let Err(error) = plane.add_pipeline(&config).await {
+                plane.disconnect_remote(&remote_broker_name(&spec.id));
+                return Err(ProvisionError(error.to_string()));
+            }
             plane.pipeline(&spec.id).map(|p| p.ready())
         };
         if let Some(ready) = ready
@@ -338,24 +340,55 @@ impl DataPlanePipelines {
 
     /// Stops the data-plane pipeline `id`, if it runs.
     async fn halt(&self, id: &str) {
-        self.plane
-            .lock()
-            .await
-            .remove_pipeline(id, STOP_GRACE)
-            .await;
+        let mut plane = self.plane.lock().await;
+        plane.remove_pipeline(id, STOP_GRACE).await;
+        plane.disconnect_remote(&remote_broker_name(id));
     }
 }
 
-/// The durable AMQP queue and the Kafka consumer group of pipeline `id`
-/// (the data plane's default group name).
-fn consumer_name(id: &str) -> String {
-    format!("fnaa-{id}")
+/// A pipeline to add, and the other organisation's broker it reads.
+struct Planned {
+    config: PipelineConfig,
+    remote: Option<Arc<dyn Broker>>,
+}
+
+/// The name under which the data plane knows the other organisation's
+/// broker pipeline `id` reads.
+fn remote_broker_name(id: &str) -> String {
+    format!("remote:{id}")
+}
+
+/// The broker of the remote inputs of `spec` (all on one broker), resolved
+/// with an empty environment so that none of this host's credentials go
+/// to it.
+fn remote_input(spec: &PipelineSpec) -> Result<Option<Arc<dyn Broker>>, ProvisionError> {
+    let remote: Vec<_> = spec.inputs.iter().filter(|e| e.remote).collect();
+    let Some(first) = remote.first() else {
+        return Ok(None);
+    };
+    if remote.len() != spec.inputs.len()
+        || remote.iter().any(|e| {
+            e.binding.servers != first.binding.servers
+                || e.binding.broker_type != first.binding.broker_type
+        })
+    {
+        return Err(ProvisionError(
+            "a pipeline reads flows of one broker: all of this host's, or all of one other organisation's".into(),
+        ));
+    }
+    let binding = &first.binding;
+    let config = BrokerConfig::reaching(&binding.broker_type, &binding.servers, binding.tls)
+        .map_err(|e| provision_error(&format!("cannot read {}", first.flow), e))?;
+    let broker = config
+        .resolve(&|_| None)
+        .map_err(|e| provision_error(&format!("cannot read {}", first.flow), e))?;
+    Ok(Some(broker))
 }
 
 /// A processor's JSON configuration as the plugin's key/value pairs:
 /// strings as they are, numbers and booleans as text, arrays of those
 /// comma-separated.
-fn plugin_config(config: &serde_json::Value) -> Result<serde_json::Value, ProvisionError> {
+fn plugin_config(config: &serde_json::Value) -> Result<PluginConfig, ProvisionError> {
     use serde_json::Value;
     let scalar = |key: &str, v: &Value| match v {
         Value::String(s) => Ok(s.clone()),
@@ -366,11 +399,11 @@ fn plugin_config(config: &serde_json::Value) -> Result<serde_json::Value, Provis
         ))),
     };
     let map = match config {
-        Value::Null => return Ok(Value::Object(Default::default())),
+        Value::Null => return Ok(PluginConfig::default()),
         Value::Object(map) => map,
         _ => return Err(ProvisionError("CONFIG must be a JSON object".into())),
     };
-    let mut out = serde_json::Map::new();
+    let mut out = Vec::new();
     for (key, value) in map {
         let text = match value {
             Value::Null => continue,
@@ -381,9 +414,9 @@ fn plugin_config(config: &serde_json::Value) -> Result<serde_json::Value, Provis
                 .join(","),
             v => scalar(key, v)?,
         };
-        out.insert(key.clone(), Value::String(text));
+        out.push((key.clone(), text));
     }
-    Ok(Value::Object(out))
+    Ok(PluginConfig(out))
 }
 
 #[async_trait::async_trait]
@@ -439,12 +472,23 @@ impl PipelineController for DataPlanePipelines {
 
     async fn stop(&self, id: &str) -> Result<(), ProvisionError> {
         let mut entries = self.entries.lock().await;
-        if entries.remove(id).is_none() {
+        let Some(entry) = entries.remove(id) else {
             return Ok(());
-        }
+        };
         self.halt(id).await;
-        // Nothing resumes this pipeline: drop what its source kept.
-        if let Err(error) = self.queues.delete_consumer(&consumer_name(id)).await {
+        // Nothing resumes this pipeline: drop what its source kept, at
+        // whichever broker it read.
+        let queues = match remote_input(&entry.spec) {
+            Ok(Some(remote)) => match FlowQueues::new(remote) {
+                Ok(queues) => queues,
+                Err(error) => {
+                    tracing::warn!(pipeline = %id, %error, "cannot remove the consumer state of a stopped pipeline");
+                    return Ok(());
+                }
+            },
+            _ => self.queues.clone(),
+        };
+        if let Err(error) = queues.delete_consumer(&consumer_name(id)).await {
             tracing::warn!(pipeline = %id, %error, "cannot remove the consumer state of a stopped pipeline");
         }
         Ok(())

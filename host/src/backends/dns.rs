@@ -2,13 +2,14 @@
 //! Flow Name Service registry: the embedded authoritative server or RFC 2136
 //! updates to BIND9.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use fnaa_control::names::DnsName;
 use fnaa_control::provision::{FlowDirectory, ProvisionError};
 use fnaa_control::store::BrokerBinding;
 use fnaa_fns::{
-    BrokerKind, BrokerRecords, FlowRecords, FlowRegistry, FlowUri, NamespaceRecords,
+    BrokerKind, BrokerRecords, FlowRecords, FlowRegistry, FlowUri, HostRecords, NamespaceRecords,
     ServiceEndpoint,
 };
 
@@ -19,6 +20,11 @@ pub struct DnsDirectory {
     registry: Arc<dyn FlowRegistry>,
     fnaa: ServiceEndpoint,
     fnaa_tls: bool,
+    /// The addresses of `fnaa.host`, published where its name lies in a
+    /// zone this host publishes into.
+    fnaa_addresses: Vec<IpAddr>,
+    /// TTL of every record published (`[dns] ttl`).
+    ttl: u32,
 }
 
 impl std::fmt::Debug for DnsDirectory {
@@ -26,6 +32,8 @@ impl std::fmt::Debug for DnsDirectory {
         f.debug_struct("DnsDirectory")
             .field("fnaa", &self.fnaa)
             .field("fnaa_tls", &self.fnaa_tls)
+            .field("fnaa_addresses", &self.fnaa_addresses)
+            .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
 }
@@ -42,7 +50,41 @@ impl DnsDirectory {
             registry,
             fnaa: ServiceEndpoint::new(fnaa_host, fnaa_port),
             fnaa_tls,
+            fnaa_addresses: Vec::new(),
+            ttl: fnaa_fns::records::DEFAULT_TTL,
         }
+    }
+
+    /// The same directory, publishing records with this TTL (seconds).
+    pub fn with_ttl(mut self, ttl: u32) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The same directory, publishing `addresses` as the A/AAAA records of
+    /// the FNAA host name.
+    pub fn with_addresses(mut self, addresses: Vec<IpAddr>) -> Self {
+        self.fnaa_addresses = addresses;
+        self
+    }
+
+    /// Publishes the A/AAAA records of the FNAA host name in the zone
+    /// handled here that contains it (docs/fns.md section 4): the SRV
+    /// records of flows and namespaces point at that name, and a client
+    /// resolves it through the same DNS server. Returns the zone, `None`
+    /// when no zone handled here holds the name (or no address is known).
+    pub async fn publish_host(&self) -> Result<Option<String>, ProvisionError> {
+        if self.fnaa_addresses.is_empty() {
+            return Ok(None);
+        }
+        let mut records = HostRecords::new(self.fnaa.host.clone(), self.fnaa_addresses.clone());
+        records.ttl = self.ttl;
+        self.registry.publish_host(&records).await.map_err(|e| {
+            ProvisionError(format!(
+                "cannot publish the addresses of {}: {e}",
+                self.fnaa.host
+            ))
+        })
     }
 
     /// The records of `flow` served by `binding`.
@@ -54,6 +96,7 @@ impl DnsDirectory {
         let uri = flow_uri(flow)?;
         let mut records = FlowRecords::new(uri, self.fnaa.clone());
         records.fnaa_tls = self.fnaa_tls;
+        records.ttl = self.ttl;
         let endpoints = binding
             .servers
             .iter()
@@ -103,6 +146,10 @@ impl FlowDirectory for DnsDirectory {
         let mut namespace =
             NamespaceRecords::new(records.uri.namespace().clone(), self.fnaa.clone());
         namespace.tls = self.fnaa_tls;
+        // Published with the namespace when the FNAA host lies in its zone
+        // (zones created for a namespace after start-up included).
+        namespace.addresses = self.fnaa_addresses.clone();
+        namespace.ttl = self.ttl;
         self.registry
             .register_namespace(&namespace)
             .await

@@ -52,10 +52,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let control_shutdown = fnaa_control::CancellationToken::new();
     let control =
         start_control_plane(&config, &runtime, &dataplane, control_shutdown.clone()).await?;
+    // Devices reach the embedded broker only once the pipelines reading it,
+    // static and restored, have subscribed: it must not acknowledge what
+    // nobody would receive.
+    let opener = dataplane
+        .lock()
+        .await
+        .opener(std::time::Duration::from_secs(10));
+    opener
+        .await
+        .context("cannot open the embedded MQTT broker")?;
+    // Accepted events wait in the outbox on disk, so the listener needs no
+    // pipeline to be running yet.
+    let ingest = match &config.ingest {
+        Some(ingest) => Some(crate::ingest::start(ingest, &config.brokers).await?),
+        None => None,
+    };
     tracing::info!(plugins = fnaa_plugins::ALL.len(), "fnaa host started");
 
     shutdown_signal().await;
     tracing::info!("shutting down");
+    drop(ingest);
     control_shutdown.cancel();
     if let Err(error) = control.await {
         tracing::error!(%error, "control plane task failed");
@@ -101,13 +118,55 @@ async fn control_backends(
         (Some(plain), None) => (plain.port(), false),
         (None, None) => (0, false),
     };
-    let directory = std::sync::Arc::new(DnsDirectory::new(registry, &fnap.hostname, port, tls));
+    let directory = std::sync::Arc::new(
+        DnsDirectory::new(registry, &fnap.hostname, port, tls)
+            .with_ttl(config.dns.ttl)
+            .with_addresses(host_addresses(config)),
+    );
+    let resolver = config
+        .dns
+        .resolver()
+        .context("cannot set up the DNS resolver of [dns]")?;
+    let peers = crate::backends::peers::FnapPeers::new(resolver, &config.peers)?;
     let backends = fnaa_control::service::Backends {
         provisioner: std::sync::Arc::new(queues),
         directory: directory.clone(),
         pipelines: pipelines.clone(),
+        peers: std::sync::Arc::new(peers),
     };
     Ok((backends, directory, pipelines))
+}
+
+/// The addresses published for `[fnap] hostname`: `[dns] host_addresses`,
+/// else the IP of the FNAP listener when it is not a wildcard.
+fn host_addresses(config: &Config) -> Vec<std::net::IpAddr> {
+    if !config.dns.host_addresses.is_empty() {
+        return config.dns.host_addresses.clone();
+    }
+    let fnap = &config.fnap;
+    let listener = fnap.tls_listen.or(fnap.listen).map(|address| address.ip());
+    match listener {
+        Some(ip) if !ip.is_unspecified() => vec![ip],
+        _ => Vec::new(),
+    }
+}
+
+/// Publishes the A/AAAA records of the FNAP host name where it lies in a
+/// zone this host publishes into, so the SRV targets of its flows resolve
+/// through its DNS server.
+async fn publish_host(directory: &DnsDirectory, hostname: &str) {
+    match directory.publish_host().await {
+        Ok(Some(zone)) => {
+            tracing::info!(host = hostname, %zone, "published the FNAA host's addresses")
+        }
+        Ok(None) => tracing::debug!(
+            host = hostname,
+            "FNAA host addresses not published here: no address known ([dns] host_addresses) or no zone of this host holds the name"
+        ),
+        Err(error) => {
+            tracing::warn!(host = hostname, %error, "cannot publish the FNAA host's addresses")
+        }
+    }
 }
 
 /// Publishes the DNS records of every active flow again: the embedded DNS
@@ -147,10 +206,36 @@ async fn start_control_plane(
     let plane = fnaa_control::ControlPlane::start(&config.control(), backends)
         .await
         .context("cannot start the FNAP and gRPC servers")?;
+    publish_host(&directory, &config.fnap.hostname).await;
     republish_flows(plane.service(), &directory).await;
     pipelines.wait_until_consuming(true);
     tracing::info!(fnap = ?plane.fnap_addr(), fnap_tls = ?plane.fnap_tls_addr(), grpc = ?plane.grpc_addr(), "control plane listening");
+    tokio::spawn(check_remote_subscriptions(
+        plane.service().clone(),
+        std::time::Duration::from_millis(config.peers.check_interval_ms.max(100)),
+        shutdown.clone(),
+    ));
     Ok(tokio::spawn(plane.run(shutdown)))
+}
+
+/// Asks, every `interval`, the publishers of this host's subscriptions to
+/// other organisations' flows whether they still serve them.
+async fn check_remote_subscriptions(
+    service: std::sync::Arc<fnaa_control::service::Service>,
+    interval: std::time::Duration,
+    shutdown: fnaa_control::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(error) = service.check_remote_subscriptions().await {
+            tracing::warn!(%error, "cannot check the subscriptions to other organisations' flows");
+        }
+    }
 }
 
 /// Starts the data plane of `[brokers]` and `[[pipelines]]`: the embedded
@@ -164,16 +249,14 @@ async fn start_data_plane(
     let plugins = fnaa_dataplane::pipeline::wasm::WasmPlugins::new(runtime.clone(), move |name| {
         crate::cmd::plugin::load_plugin(&resolver, name).map_err(|e| format!("{e:#}"))
     });
-    let plane = fnaa_dataplane::DataPlane::start(
+    let plane = fnaa_dataplane::DataPlane::start_closed(
         &config.brokers,
         &config.pipelines,
         std::sync::Arc::new(plugins),
+        fnaa_dataplane::process_environment(),
     )
     .await
     .context("cannot start the data plane")?;
-    if let Some(embedded) = plane.embedded() {
-        tracing::info!(mqtt = %embedded.listen(), mqtt5 = ?embedded.listen_v5(), "embedded MQTT broker listening");
-    }
     tracing::info!(pipelines = plane.pipelines().len(), "data plane started");
     Ok(plane)
 }

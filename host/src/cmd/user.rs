@@ -55,6 +55,8 @@ pub(crate) fn offline_service(config: Option<&Path>) -> anyhow::Result<Service> 
     let policy = ServicePolicy {
         namespace_domains: config.fnap.namespace_domains.clone(),
         scram_iterations: config.store.scram_iterations,
+        anonymous_subscriptions_per_address: config.fnap.anonymous_subscriptions_per_address,
+        anonymous_subscriptions_per_flow: config.fnap.anonymous_subscriptions_per_flow,
     };
     Ok(Service::new(Arc::new(store), Backends::offline(), policy))
 }

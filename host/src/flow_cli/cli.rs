@@ -74,14 +74,21 @@ pub enum Command {
     /// Lists flows, namespaces, subscriptions or processors.
     #[command(subcommand)]
     List(Listing),
-    /// Makes a flow public (anyone may read it) or private.
+    /// Makes a flow public (anyone may read it) or private, or sets what
+    /// it says about itself (schema, rate, retention, terms, contact).
     Set {
         /// The flow.
         #[arg(value_parser = flow_name)]
         flow: String,
-        /// `public` or `private`.
-        #[arg(value_parser = ["public", "private"])]
-        visibility: String,
+        /// `public` or `private`, or what the flow says about itself:
+        /// `schema` (a URI or a JSON Schema object), `rate` (`10/s`),
+        /// `retention` (`7d`), `terms` (text), `contact` (`mailto:...`).
+        #[arg(value_parser = ["public", "private", "schema", "rate", "retention", "terms", "contact"])]
+        setting: String,
+        /// The value of `schema`, `rate`, `retention`, `terms` or
+        /// `contact` (`-` removes it); the words are joined by spaces.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        value: Vec<String>,
     },
     /// Subscribes to a flow; its events are delivered into a local flow.
     Subscribe {
@@ -145,6 +152,12 @@ pub enum Object {
         name: String,
     },
     Processor {
+        name: String,
+    },
+    /// A subscription, by the copy flow SUBSCRIBE returned: its state and
+    /// the events it moved.
+    Subscription {
+        #[arg(value_parser = flow_name)]
         name: String,
     },
 }

@@ -2,7 +2,7 @@
 //! the session and authenticating.
 
 use std::io::IsTerminal as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use fnaa_control::client::{Client, Trace};
@@ -131,14 +131,14 @@ async fn resolve(
                     fnaa.host, fnaa.port, fnaa.tls
                 ),
             );
-            let address = match fnaa.addresses.first() {
-                Some(ip) => SocketAddr::new(*ip, fnaa.port),
-                None => {
-                    lookup(&format!("{}:{}", fnaa.host, fnaa.port))
-                        .await?
-                        .address
-                }
-            };
+            let address = address_of(
+                global.debug,
+                &resolver,
+                &fnaa.host,
+                fnaa.port,
+                &fnaa.addresses,
+            )
+            .await?;
             Ok(Endpoint {
                 address,
                 server_name: fnaa.host,
@@ -161,8 +161,67 @@ async fn resolve(
                     agent.fqdn
                 ),
             );
-            lookup(&format!("{}:{FALLBACK_PORT}", agent.fqdn)).await
+            let host = agent.fqdn.trim_end_matches('.');
+            let address = address_of(global.debug, &resolver, host, FALLBACK_PORT, &[]).await?;
+            Ok(Endpoint {
+                address,
+                server_name: host.to_owned(),
+                dns_says_tls: false,
+            })
         }
+    }
+}
+
+/// The address of the SRV target `host`: its A/AAAA records asked of the
+/// nameserver that gave the SRV record (`known` when the resolver already
+/// has them), as thesis 7.4.1 shows; then, for names only known locally,
+/// the system resolver (hosts file).
+async fn address_of(
+    trace: bool,
+    resolver: &fnaa_fns::FnsResolver,
+    host: &str,
+    port: u16,
+    known: &[IpAddr],
+) -> Result<SocketAddr, Failure> {
+    let server = resolver.server_description();
+    debug(
+        trace,
+        &format!("Resolving A for {host}. using server {server}"),
+    );
+    let found = match known {
+        [] => resolver.resolve_addresses(host).await,
+        known => Ok(known.to_vec()),
+    };
+    let reason = match found {
+        Ok(addresses) => {
+            if let Some(first) = addresses.first() {
+                let shown: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+                debug(
+                    trace,
+                    &format!(
+                        "Resolved A to {} for {host}. using server {server}",
+                        shown.join(", ")
+                    ),
+                );
+                return Ok(SocketAddr::new(*first, port));
+            }
+            format!("{server} has no A or AAAA record for {host}")
+        }
+        Err(error) => error.to_string(),
+    };
+    debug(
+        trace,
+        &format!("No address from {server} ({reason}); trying the system resolver"),
+    );
+    match lookup(&format!("{host}:{port}")).await {
+        Ok(endpoint) => Ok(endpoint.address),
+        Err(local) => Err(Failure::new(
+            exit::NOHOST,
+            format!(
+                "cannot resolve {host}: {reason}; the system resolver: {}",
+                local.message
+            ),
+        )),
     }
 }
 

@@ -46,6 +46,7 @@ fn subject(command: &Command) -> Option<&str> {
             local: Some(local), ..
         } => Some(local),
         Command::Subscribe { .. }
+        | Command::Describe(Object::Subscription { .. })
         | Command::Unsubscribe { .. }
         | Command::List(_)
         | Command::Completions { .. } => None,
@@ -104,6 +105,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .data_command(&format!("DESCRIBE FLOW {name}"))
                 .await?,
         ),
+        Command::Describe(Object::Subscription { name }) => print_lines(
+            &client
+                .data_command(&format!("DESCRIBE SUBSCRIPTION {name}"))
+                .await?,
+        ),
         Command::Describe(Object::Processor { name })
         | Command::Processor(ProcessorCommand::Status { name }) => print_lines(
             &client
@@ -131,14 +137,39 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             };
             print_lines(&client.data_command(&line).await?);
         }
-        Command::Set { flow, visibility } => {
-            client
-                .command(&format!(
-                    "SET FLOW {flow} {}",
-                    visibility.to_ascii_uppercase()
-                ))
-                .await?;
-            println!("flow {flow} is {visibility}");
+        Command::Set {
+            flow,
+            setting,
+            value,
+        } => {
+            let keyword = setting.to_ascii_uppercase();
+            match (setting.as_str(), value.is_empty()) {
+                ("public" | "private", true) => {
+                    client
+                        .command(&format!("SET FLOW {flow} {keyword}"))
+                        .await?;
+                    println!("flow {flow} is {setting}");
+                }
+                ("public" | "private", false) => {
+                    return Err(Failure::new(
+                        exit::USAGE,
+                        format!("`{setting}` takes no value"),
+                    ));
+                }
+                (_, true) => {
+                    return Err(Failure::new(
+                        exit::USAGE,
+                        format!("give the {setting} (or - to remove it)"),
+                    ));
+                }
+                (_, false) => {
+                    let value = value.join(" ");
+                    client
+                        .command(&format!("SET FLOW {flow} {keyword} {value}"))
+                        .await?;
+                    println!("flow {flow}: {setting} set");
+                }
+            }
         }
         Command::Subscribe {
             flow,
@@ -164,7 +195,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let copy = client.subscribe(flow, local.as_deref()).await?;
             match local {
-                Some(local) => println!("{local} SUBSCRIBED TO {copy}"),
+                // As thesis 7.4.3 prints it.
+                Some(local) => {
+                    println!("Flow {local} subscription created successfully");
+                    println!("Server responded: {local} SUBSCRIBED TO {copy}");
+                }
                 None => println!("{copy}"),
             }
         }

@@ -55,6 +55,12 @@ impl Host {
         host
     }
 
+    /// Kills the host with SIGKILL and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// What the host logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -180,6 +186,25 @@ pub fn write_config(
     mqtt_port: u16,
     extra: &str,
 ) -> PathBuf {
+    write_named_config(dir, fnap_port, dns_port, mqtt_port, "localhost", &[], extra)
+}
+
+/// Like [`write_config`], with `[fnap] hostname` and the zones of the
+/// embedded DNS server (`[dns.registry] zones`) given.
+pub fn write_named_config(
+    dir: &Path,
+    fnap_port: u16,
+    dns_port: u16,
+    mqtt_port: u16,
+    hostname: &str,
+    zones: &[&str],
+    extra: &str,
+) -> PathBuf {
+    let zones = zones
+        .iter()
+        .map(|zone| format!("{zone:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let path = dir.join("fnaa.toml");
     let config = format!(
         r#"
@@ -188,7 +213,7 @@ cache_dir = "{dir}/cache"
 
 [fnap]
 listen = "127.0.0.1:{fnap_port}"
-hostname = "localhost"
+hostname = "{hostname}"
 login_failure_delay_ms = 0
 
 [grpc]
@@ -200,6 +225,7 @@ path = "{dir}/control.redb"
 [dns.registry]
 type = "embedded"
 listen = "127.0.0.1:{dns_port}"
+zones = [{zones}]
 
 [brokers.embedded_mqtt]
 listen = "127.0.0.1:{mqtt_port}"
@@ -239,4 +265,45 @@ pub fn test_host(extra: &str, namespace: &str) -> TestHost {
         mqtt_port,
         host,
     }
+}
+
+/// Publishes, as an outsider would, a structured-mode CloudEvent `id` of
+/// type `kind` with `mosquitto_pub` (MQTT 3.1.1, QoS 1) to `topic` on
+/// 127.0.0.1:`port`.
+pub fn publish_event(port: u16, topic: &str, id: &str, kind: &str) {
+    let event = serde_json::json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "/clock",
+        "type": kind,
+        "datacontenttype": "application/json",
+        "data": { "at": id },
+    });
+    let out = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", "mqttv311"])
+        .args(["-q", "1", "-t", topic, "-m", &event.to_string()])
+        .output()
+        .expect("`mosquitto_pub` runs (install Debian's mosquitto-clients)");
+    assert!(
+        out.status.success(),
+        "mosquitto_pub: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs a Python script (`python3 -c`) with `args`, returning what it
+/// printed; fails the test with its error output (a missing module names
+/// itself there: `pip install pika nats-py`).
+pub fn python(what: &str, script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

@@ -6,6 +6,7 @@
 //! client knows the block has ended when it reads a reply line.
 
 use crate::fnap::ParseError;
+use crate::provision::PeerError;
 use crate::sasl::SaslError;
 use crate::service::ServiceError;
 
@@ -30,8 +31,15 @@ pub enum ReplyCode {
     LocalError = 451,
     /// The broker, DNS or pipeline runner failed; nothing was left behind.
     ProvisioningFailed = 452,
+    /// A quota of this server was reached (anonymous subscriptions per
+    /// address or per flow); release something or try later.
+    QuotaExceeded = 453,
     /// Too many failed logins from this address; try later.
     Throttled = 454,
+    /// Another organisation's FNAA could not be reached for now (DNS
+    /// failure, connection refused, TLS, no answer, its own `4xx`); nothing
+    /// was left behind.
+    PeerUnavailable = 455,
     /// Line not understood: unknown command, too long, not UTF-8.
     SyntaxError = 500,
     /// Arguments not understood.
@@ -58,6 +66,10 @@ pub enum ReplyCode {
     InvalidName = 553,
     /// The object exists already.
     AlreadyExists = 554,
+    /// Another organisation's FNAA refused for good (no FNAA in DNS for the
+    /// flow, login refused, its own `5xx`, an answer that cannot be used);
+    /// the text has its reply.
+    PeerRefused = 556,
 }
 
 impl ReplyCode {
@@ -144,7 +156,12 @@ impl From<&ServiceError> for Reply {
             ServiceError::NotImplemented(_) => ReplyCode::NotImplemented,
             ServiceError::AuthenticationFailed => ReplyCode::AuthenticationFailed,
             ServiceError::Provisioning(_) => ReplyCode::ProvisioningFailed,
+            ServiceError::QuotaExceeded(_) => ReplyCode::QuotaExceeded,
             ServiceError::Store(_) => ReplyCode::LocalError,
+            ServiceError::Peer(PeerError::Unavailable { .. }) => ReplyCode::PeerUnavailable,
+            ServiceError::Peer(
+                PeerError::NoFnaa { .. } | PeerError::Refused { .. } | PeerError::Invalid { .. },
+            ) => ReplyCode::PeerRefused,
         };
         // Store internals are logged, not shown.
         let text = match error {

@@ -7,6 +7,7 @@ use crate::fnap::cmd::create::Create;
 use crate::fnap::cmd::delete::Delete;
 use crate::fnap::cmd::describe::{self, Describe};
 use crate::fnap::cmd::list::{self, List};
+use crate::fnap::cmd::set::{Set, Setting};
 use crate::service::{Principal, Service, ServiceError};
 use crate::store::{RunState, Visibility};
 
@@ -63,6 +64,9 @@ async fn run(
         Command::Describe(Describe::Processor(name)) => Reply::data(describe::processor_lines(
             &service.describe_processor(principal, &name).await?,
         )),
+        Command::Describe(Describe::Subscription(name)) => Reply::data(
+            describe::subscription_lines(&service.describe_subscription(principal, &name).await?),
+        ),
         Command::List(List::Flows(namespace)) => Reply::data(
             service
                 .list_flows(principal, namespace.as_ref())
@@ -95,11 +99,26 @@ async fn run(
                 .map(list::processor_line)
                 .collect(),
         ),
-        Command::Set(set) => {
-            let flow = service
-                .set_visibility(principal, &set.flow, set.visibility)
-                .await?;
+        Command::Set(Set {
+            flow,
+            setting: Setting::Visibility(visibility),
+        }) => {
+            let flow = service.set_visibility(principal, &flow, visibility).await?;
             Reply::ok(format!("OK {} {}", flow.name, flow.visibility.as_str()))
+        }
+        Command::Set(Set { flow, setting }) => {
+            let key = setting.key();
+            let flow = service
+                .describe_itself(principal, &flow, |description| match setting {
+                    Setting::Visibility(_) => {}
+                    Setting::Schema(schema) => description.schema = schema,
+                    Setting::Rate(rate) => description.rate = rate,
+                    Setting::Retention(retention) => description.retention = retention,
+                    Setting::Terms(terms) => description.terms = terms,
+                    Setting::Contact(contact) => description.contact = contact,
+                })
+                .await?;
+            Reply::ok(format!("OK {} {key}", flow.name))
         }
         Command::Subscribe(subscribe) => {
             let subscription = service

@@ -15,7 +15,7 @@ use crate::fnap::cmd::authenticate::Authenticate;
 use crate::fnap::reply::fixed;
 use crate::fnap::{Command, Line, LineReader, Reply};
 use crate::sasl::{self, Mechanism, SaslError, plain, scram};
-use crate::service::{Principal, ServiceError};
+use crate::service::{AnonymousSession, Principal, ServiceError};
 
 /// How a session ended.
 enum End {
@@ -317,7 +317,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let outcome = match mechanism {
             Mechanism::Plain => self.authenticate_plain(&first).await,
             Mechanism::Anonymous => sasl::decode(&first)
-                .map(|_| Principal::Anonymous)
+                .map(|trace| {
+                    Principal::Anonymous(AnonymousSession::from_trace(self.peer.ip(), &trace))
+                })
                 .map_err(Failure::Sasl),
             Mechanism::ScramSha256 => match self.authenticate_scram(&first).await? {
                 Ok(outcome) => outcome,

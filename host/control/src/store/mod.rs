@@ -4,6 +4,7 @@
 //! same trait: every write is one [`Change`] whose preconditions the store
 //! checks atomically.
 
+mod description;
 mod redb_store;
 
 use std::fmt;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::names::DnsName;
 
+pub use description::{FlowDescription, Schema};
 pub use redb_store::RedbStore;
 
 /// A store failure.
@@ -136,6 +138,10 @@ pub struct Flow {
     /// For a subscription's copy flow: the subscriber allowed to read it.
     pub granted_to: Option<String>,
     pub created_unix: u64,
+    /// What the flow says about itself (SET FLOW ... SCHEMA, RATE, ...).
+    /// Absent in stores written before it existed.
+    #[serde(default, skip_serializing_if = "FlowDescription::is_empty")]
+    pub description: FlowDescription,
 }
 
 /// Whether a pipeline runs.
@@ -163,9 +169,107 @@ pub struct Subscription {
     pub id: DnsName,
     pub source: DnsName,
     pub local: Option<DnsName>,
-    /// The account that subscribed, or `anonymous`.
+    /// The account that subscribed, or the identity of the anonymous
+    /// session that did (`anonymous-<random>`; `anonymous` in stores
+    /// written before anonymous sessions had identities of their own).
     pub subscriber: String,
     pub created_unix: u64,
+    /// For an anonymous subscription: the client's address, which the
+    /// per-address quota counts. Absent in older stores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<std::net::IpAddr>,
+    /// For a subscription to a flow of another organisation: where its copy
+    /// flow lives. `source` and `id` then name flows of that FNAA, and only
+    /// `local` is a flow of this host. Absent for flows of this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteSource>,
+}
+
+impl Subscription {
+    /// Whether the source flow belongs to another FNAA.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+}
+
+/// The publisher's side of a subscription to another organisation's flow,
+/// as its FNAA answered SUBSCRIBE and DESCRIBE FLOW.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteSource {
+    /// The publisher's FNAA as DNS named it (the SRV target), which its TLS
+    /// certificate must match.
+    pub fnaa: String,
+    /// The address it was reached at, `host:port`.
+    pub address: String,
+    /// Whether the FNAP session to it uses TLS.
+    pub tls: bool,
+    /// How to read the copy flow at the publisher's broker (direct mode).
+    pub binding: BrokerBinding,
+    /// What this host logs in with there to act on the subscription: an
+    /// anonymous session identity only this host knows (docs/fnap.md 5.2).
+    pub capability: Capability,
+    /// Where the subscription is in its life.
+    #[serde(default)]
+    pub state: RemoteState,
+}
+
+impl RemoteSource {
+    /// The record of a SUBSCRIBE not answered yet: only the capability is
+    /// known.
+    pub fn pending(capability: Capability) -> RemoteSource {
+        RemoteSource {
+            fnaa: String::new(),
+            address: String::new(),
+            tls: false,
+            binding: BrokerBinding {
+                broker_type: String::new(),
+                topic: String::new(),
+                servers: Vec::new(),
+                tls: false,
+            },
+            capability,
+            state: RemoteState::Pending,
+        }
+    }
+}
+
+/// A secret that lets its holder act as one anonymous identity at another
+/// FNAA; never shown in logs.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Capability(pub String);
+
+impl fmt::Debug for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Capability(..)")
+    }
+}
+
+/// The state of a subscription to another organisation's flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum RemoteState {
+    /// Being made: recorded before this host asks the publisher, so that a
+    /// host killed half-way ends at the next check, with the capability,
+    /// whatever the publisher made. `fnaa`, `address` and `binding` are
+    /// not known yet. Not listed.
+    Pending,
+    /// Events move.
+    #[default]
+    Active,
+    /// The publisher ended it (UNSUBSCRIBE or deleted the copy flow); its
+    /// pipeline is stopped. Only UNSUBSCRIBE is left to do.
+    Revoked { since_unix: u64 },
+}
+
+impl RemoteState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RemoteState::Pending => "pending",
+            RemoteState::Active => "active",
+            RemoteState::Revoked { .. } => "revoked",
+        }
+    }
 }
 
 /// A plugin and optionally its version (latest installed when absent).
@@ -218,8 +322,11 @@ pub enum Change {
     ReplaceFlow(Flow),
     /// Fails while a subscription or processor uses the flow.
     DeleteFlow(DnsName),
-    /// Fails unless its source and copy flows exist.
+    /// Fails unless its source and copy flows exist (for a subscription to
+    /// another FNAA's flow: unless its local flow exists).
     CreateSubscription(Subscription),
+    /// Replaces the record of a subscription (the state of a remote one).
+    ReplaceSubscription(Subscription),
     DeleteSubscription(DnsName),
     CreateProcessor(Processor),
     ReplaceProcessor(Processor),

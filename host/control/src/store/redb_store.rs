@@ -367,11 +367,25 @@ fn apply_change(tables: &mut Tables<'_>, change: &Change) -> Result<(), StoreErr
                 "subscription",
                 subscription.id.as_str(),
             )?;
-            flow_exists(tables, &subscription.source)?;
-            flow_exists(tables, &subscription.id)?;
+            if !subscription.is_remote() {
+                flow_exists(tables, &subscription.source)?;
+                flow_exists(tables, &subscription.id)?;
+            }
             if let Some(local) = &subscription.local {
                 flow_exists(tables, local)?;
             }
+            put(
+                &mut tables.subscriptions,
+                subscription.id.as_str(),
+                subscription,
+            )
+        }
+        Change::ReplaceSubscription(subscription) => {
+            require(
+                &tables.subscriptions,
+                "subscription",
+                subscription.id.as_str(),
+            )?;
             put(
                 &mut tables.subscriptions,
                 subscription.id.as_str(),

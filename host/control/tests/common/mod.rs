@@ -11,6 +11,7 @@ use std::time::Duration;
 use fnaa_control::config::ControlConfig;
 use fnaa_control::names::DnsName;
 use fnaa_control::provision::memory::{MemoryDirectory, MemoryPipelines, MemoryProvisioner};
+use fnaa_control::provision::memory_peers::MemoryPeers;
 use fnaa_control::service::{Backends, Principal};
 use fnaa_control::store::RedbStore;
 use fnaa_control::{CancellationToken, ControlPlane};
@@ -21,6 +22,7 @@ pub struct Fakes {
     pub provisioner: Arc<MemoryProvisioner>,
     pub directory: Arc<MemoryDirectory>,
     pub pipelines: Arc<MemoryPipelines>,
+    pub peers: Arc<MemoryPeers>,
 }
 
 impl Fakes {
@@ -29,6 +31,7 @@ impl Fakes {
             provisioner: Arc::new(MemoryProvisioner::new("kafka", &["kf1.unix.ar:9092"])),
             directory: Arc::new(MemoryDirectory::default()),
             pipelines: Arc::new(MemoryPipelines::default()),
+            peers: Arc::new(MemoryPeers::default()),
         }
     }
     pub fn backends(&self) -> Backends {
@@ -36,6 +39,7 @@ impl Fakes {
             provisioner: self.provisioner.clone(),
             directory: self.directory.clone(),
             pipelines: self.pipelines.clone(),
+            peers: self.peers.clone(),
         }
     }
 }
@@ -146,6 +150,48 @@ impl TestHost {
             .await;
         raw
     }
+
+    /// A raw session authenticated with PLAIN as `user`.
+    pub async fn logged_in_as(&self, user: &str, password: &str) -> Raw {
+        use base64::Engine as _;
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        let mut raw = self.raw().await;
+        raw.expect("220 fnaa.unix.ar FNAA").await;
+        raw.exchange(&format!("AUTHENTICATE PLAIN {token}"), "220 Authenticated")
+            .await;
+        raw
+    }
+
+    /// A raw anonymous session (the host must allow ANONYMOUS).
+    pub async fn anonymous(&self) -> Raw {
+        let mut raw = self.raw().await;
+        raw.expect("220 fnaa.unix.ar FNAA").await;
+        raw.exchange("AUTHENTICATE ANONYMOUS =", "220 Authenticated")
+            .await;
+        raw
+    }
+
+    /// A raw anonymous session from the loopback address `from`.
+    pub async fn anonymous_from(&self, from: &str) -> Raw {
+        let mut raw = Raw::connect_from(self.fnap, from.parse().unwrap()).await;
+        raw.expect("220 fnaa.unix.ar FNAA").await;
+        raw.exchange("AUTHENTICATE ANONYMOUS =", "220 Authenticated")
+            .await;
+        raw
+    }
+
+    /// Adds the account `user` owning the namespace `namespace`.
+    pub async fn add_user(&self, user: &str, password: &str, namespace: &str) {
+        self.service
+            .add_user(&Principal::Operator, user, password)
+            .await
+            .unwrap();
+        self.service
+            .create_namespace(&Principal::Operator, &name(namespace), Some(user))
+            .await
+            .unwrap();
+    }
 }
 
 /// A raw TCP session, like telnet in the thesis.
@@ -159,6 +205,19 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 impl Raw {
     pub async fn connect(address: SocketAddr) -> Raw {
         let stream = TcpStream::connect(address).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw {
+            stream,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// A connection from the loopback address `from` (any 127.x.y.z), to
+    /// stand for another client address.
+    pub async fn connect_from(address: SocketAddr, from: std::net::IpAddr) -> Raw {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(from, 0)).unwrap();
+        let stream = socket.connect(address).await.unwrap();
         stream.set_nodelay(true).unwrap();
         Raw {
             stream,

@@ -2,10 +2,12 @@
 //! from every stage, read as a [`MetricsSnapshot`] by the metrics endpoint
 //! and logged periodically through `tracing`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 /// Latency histogram with power-of-two buckets from 1 µs to about 1 h.
 #[derive(Debug)]
@@ -167,6 +169,42 @@ impl PipelineMetrics {
             stage_latency_p50_us: self.stage_latency.quantile_us(0.5),
             stage_latency_p99_us: self.stage_latency.quantile_us(0.99),
         }
+    }
+}
+
+/// Logs `metrics` every `every` (when they changed) until `cancel`.
+pub(super) async fn report(
+    name: String,
+    metrics: Arc<PipelineMetrics>,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    let mut last = MetricsSnapshot::default();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let s = metrics.snapshot();
+        if s == last {
+            continue;
+        }
+        tracing::info!(
+            pipeline = %name,
+            events_in = s.events_in,
+            events_out = s.events_out,
+            filtered = s.events_filtered,
+            errors = s.decode_errors + s.process_errors + s.encode_errors + s.publish_failures,
+            retries = s.retries,
+            dead_lettered = s.dead_lettered,
+            discarded = s.discarded_backlog,
+            lag_ms = s.lag_ms,
+            backlog = s.backlog,
+            batch_p50_us = s.batch_latency_p50_us,
+            batch_p99_us = s.batch_latency_p99_us,
+            "pipeline metrics"
+        );
+        last = s;
     }
 }
 

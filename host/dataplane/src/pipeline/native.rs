@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use fnaa_event::Event;
 use fnaa_event::binding::{Binding, Codec as BindingCodec};
 
+use super::NativePluginError;
 use super::stage::{Codec, PluginFactory, Processor, StageError};
 use crate::transport::Message;
 
@@ -19,20 +20,18 @@ pub struct NativeCodec {
 
 impl NativeCodec {
     /// Configures the binding `plugin` (`kafka`, `mqtt`, `amqp` or `raw`).
-    pub fn new(plugin: &str, config: &[(String, String)]) -> Result<NativeCodec, String> {
-        let binding = match plugin {
-            "kafka" => Binding::Kafka,
-            "mqtt" => Binding::Mqtt,
-            "amqp" => Binding::Amqp,
-            "raw" => Binding::Raw,
-            other => {
-                return Err(format!(
-                    "no native connector `{other}` (kafka, mqtt, amqp, raw)"
-                ));
+    pub fn new(
+        plugin: &str,
+        config: &[(String, String)],
+    ) -> Result<NativeCodec, NativePluginError> {
+        let binding = Binding::from_name(plugin)
+            .ok_or_else(|| NativePluginError::UnknownConnector(plugin.to_owned()))?;
+        let codec = BindingCodec::new(binding, config).map_err(|source| {
+            NativePluginError::ConnectorConfig {
+                plugin: plugin.to_owned(),
+                source,
             }
-        };
-        let codec =
-            BindingCodec::new(binding, config).map_err(|e| format!("connector `{plugin}`: {e}"))?;
+        })?;
         Ok(NativeCodec { codec })
     }
 }
@@ -90,7 +89,8 @@ impl PluginFactory for NativePlugins {
         _instance: &str,
         config: &[(String, String)],
     ) -> Result<Box<dyn Codec>, String> {
-        Ok(Box::new(NativeCodec::new(plugin, config)?))
+        let codec = NativeCodec::new(plugin, config).map_err(|e| e.to_string())?;
+        Ok(Box::new(codec))
     }
 
     fn processor(
@@ -99,10 +99,11 @@ impl PluginFactory for NativePlugins {
         _instance: &str,
         config: &[(String, String)],
     ) -> Result<Box<dyn Processor>, String> {
-        match plugin {
+        let made: Result<Box<dyn Processor>, NativePluginError> = match plugin {
             "bridge" if config.is_empty() => Ok(Box::new(PassThrough)),
-            "bridge" => Err("the native bridge takes no configuration".into()),
-            other => Err(format!("no native processor `{other}` (bridge)")),
-        }
+            "bridge" => Err(NativePluginError::Unconfigurable("bridge")),
+            other => Err(NativePluginError::UnknownProcessor(other.to_owned())),
+        };
+        made.map_err(|e| e.to_string())
     }
 }

@@ -37,17 +37,34 @@ impl WasmPlugins {
         }
     }
 
-    fn find(&self, name: &str, kind: PluginKind) -> Result<Plugin, String> {
-        let plugin = (self.resolve)(name)?;
+    fn find(&self, name: &str, kind: PluginKind) -> Result<Plugin, WasmPluginError> {
+        let plugin = (self.resolve)(name).map_err(WasmPluginError::NotFound)?;
         if plugin.kind() != kind {
-            return Err(format!(
-                "plugin `{name}` is a {}, not a {}",
-                plugin.kind().as_str(),
-                kind.as_str()
-            ));
+            return Err(WasmPluginError::WrongKind {
+                name: name.to_owned(),
+                is: plugin.kind().as_str(),
+                wanted: kind.as_str(),
+            });
         }
         Ok(plugin)
     }
+}
+
+/// Why a wasm plugin instance cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WasmPluginError {
+    /// The resolver's reason.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("plugin `{name}` is a {is}, not a {wanted}")]
+    WrongKind {
+        name: String,
+        is: &'static str,
+        wanted: &'static str,
+    },
+    /// The runtime refused to instantiate it.
+    #[error("{0}")]
+    Instantiate(String),
 }
 
 fn stage_error(e: ProcessError) -> StageError {
@@ -92,10 +109,11 @@ impl PluginFactory for WasmPlugins {
         instance: &str,
         config: &[(String, String)],
     ) -> Result<Box<dyn Codec>, String> {
-        let p = self.find(plugin, PluginKind::Connector)?;
-        let i = ConnectorInstance::new(&self.runtime, &p, instance, config)
-            .map_err(|e| e.to_string())?;
-        Ok(Box::new(WasmCodec(i)))
+        let made = self.find(plugin, PluginKind::Connector).and_then(|p| {
+            ConnectorInstance::new(&self.runtime, &p, instance, config)
+                .map_err(|e| WasmPluginError::Instantiate(e.to_string()))
+        });
+        Ok(Box::new(WasmCodec(made.map_err(|e| e.to_string())?)))
     }
 
     fn processor(
@@ -104,9 +122,10 @@ impl PluginFactory for WasmPlugins {
         instance: &str,
         config: &[(String, String)],
     ) -> Result<Box<dyn Processor>, String> {
-        let p = self.find(plugin, PluginKind::Processor)?;
-        let i = ProcessorInstance::new(&self.runtime, &p, instance, config)
-            .map_err(|e| e.to_string())?;
-        Ok(Box::new(WasmProcessor(i)))
+        let made = self.find(plugin, PluginKind::Processor).and_then(|p| {
+            ProcessorInstance::new(&self.runtime, &p, instance, config)
+                .map_err(|e| WasmPluginError::Instantiate(e.to_string()))
+        });
+        Ok(Box::new(WasmProcessor(made.map_err(|e| e.to_string())?)))
     }
 }

@@ -1,6 +1,16 @@
-//! Broker transports: native clients for Kafka, MQTT and AMQP behind one
-//! [`Source`]/[`Sink`] pair, so that pipelines do not care which broker a
-//! flow lives on.
+//! Broker transports: one folder per broker (`kafka/`, `mqtt/`, `amqp/`,
+//! `nats/`, and `memory/` inside the process for tests),
+//! each behind the same [`Broker`] trait and [`Source`]/[`Sink`] pair, so
+//! that pipelines do not care which broker a flow lives on.
+//!
+//! A broker's folder holds everything about it: `mod.rs` its configuration
+//! (`[brokers.connections.<name>]`, whose `///` docs are the user docs),
+//! `broker.rs` its [`Broker`] implementation (how a pipeline endpoint and an
+//! FNAP flow map onto it), `source.rs`, `sink.rs`, and `admin.rs` when its
+//! queues need creating. Adding a broker is that folder, one variant of
+//! [`BrokerConfig`] with its name in [`BrokerConfig::KINDS`], the broker's
+//! CloudEvents binding in `sdk/event/src/binding/` and its connector plugin
+//! in `plugins/connectors/`.
 //!
 //! Contract shared by every transport:
 //!
@@ -18,15 +28,118 @@
 //!   message, a message too large) is reported, never silently dropped.
 
 pub mod amqp;
+pub mod broker;
 pub mod kafka;
+pub mod memory;
 pub mod mqtt;
+pub mod nats;
+pub mod outbox;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+pub use broker::{
+    Broker, BrokerFuture, EndpointContext, EndpointSettings, NoQueues, QueueAdmin, QueueLayout,
+    client_id, consumer_name,
+};
 pub use fnaa_event::binding::{Destination, Message};
+
+/// One external broker (`[brokers.connections.<name>]`), by `type`. This
+/// enum is the only list of brokers: a new one is a folder of this module,
+/// a variant here and its name in [`BrokerConfig::KINDS`].
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum BrokerConfig {
+    /// A Kafka cluster (or any Kafka-protocol broker).
+    Kafka(kafka::KafkaBrokerConfig),
+    /// An MQTT 3.1.1 or 5 broker.
+    Mqtt(mqtt::MqttBrokerConfig),
+    /// An AMQP 0.9.1 broker (RabbitMQ).
+    Amqp(amqp::AmqpBrokerConfig),
+    /// A NATS server: JetStream streams for at-least-once flows.
+    Nats(nats::NatsBrokerConfig),
+    /// Topics inside the host process (tests, trying a configuration).
+    Memory(memory::MemoryBrokerConfig),
+    /// A durable log on the host's disk, for events that enter the host
+    /// through the HTTP ingestion listener.
+    Outbox(outbox::OutboxBrokerConfig),
+}
+
+impl BrokerConfig {
+    /// The `type` of every broker, which also names its settings section in
+    /// a pipeline's `source` and `sink` (`kafka = { ... }`).
+    pub const KINDS: &[&str] = &["kafka", "mqtt", "amqp", "nats", "memory", "outbox"];
+
+    /// The broker with unset fields filled from the environment (through
+    /// `env`, so that tests can pass their own).
+    pub fn resolve(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<std::sync::Arc<dyn Broker>, TransportError> {
+        Ok(match self {
+            BrokerConfig::Kafka(c) => std::sync::Arc::new(c.resolve(env)?),
+            BrokerConfig::Mqtt(c) => std::sync::Arc::new(c.resolve(env)?),
+            BrokerConfig::Amqp(c) => std::sync::Arc::new(c.resolve(env)?),
+            BrokerConfig::Nats(c) => std::sync::Arc::new(c.resolve(env)?),
+            BrokerConfig::Memory(c) => std::sync::Arc::new(c.clone()),
+            BrokerConfig::Outbox(c) => std::sync::Arc::new(c.clone()),
+        })
+    }
+}
+
+impl BrokerConfig {
+    /// A broker of kind `kind` at `servers` (`host:port`), over TLS when
+    /// `tls`, with no credentials: another organisation's broker as its
+    /// FNAA described a flow (DESCRIBE FLOW's `type=`, `server=`, `tls=`).
+    /// Resolve it with an empty environment, so that none of this host's
+    /// credentials reach it.
+    pub fn reaching(
+        kind: &str,
+        servers: &[String],
+        tls: bool,
+    ) -> Result<BrokerConfig, TransportError> {
+        let unsupported = || TransportError::Config {
+            broker: "remote",
+            reason: format!(
+                "a flow on a `{kind}` broker cannot be read here (known: {})",
+                Self::KINDS.join(", ")
+            ),
+        };
+        if servers.iter().all(|s| s.trim().is_empty()) {
+            return Err(TransportError::Config {
+                broker: "remote",
+                reason: "the flow's description names no broker server".into(),
+            });
+        }
+        Ok(match kind {
+            "kafka" => BrokerConfig::Kafka(kafka::KafkaBrokerConfig::reaching(servers, tls)),
+            "mqtt" => BrokerConfig::Mqtt(mqtt::MqttBrokerConfig::reaching(servers, tls)?),
+            "amqp" => BrokerConfig::Amqp(amqp::AmqpBrokerConfig::reaching(servers, tls)?),
+            "nats" => BrokerConfig::Nats(nats::NatsBrokerConfig::reaching(servers, tls)),
+            _ => return Err(unsupported()),
+        })
+    }
+}
+
+/// `host:port` split, for brokers configured by host and port.
+pub(crate) fn host_and_port(
+    broker: &'static str,
+    servers: &[String],
+) -> Result<(String, Option<u16>), TransportError> {
+    let first = servers.first().map(|s| s.trim()).unwrap_or_default();
+    match first.rsplit_once(':') {
+        Some((host, port)) => {
+            let port = port.parse().map_err(|_| TransportError::Config {
+                broker,
+                reason: format!("bad port in server {first:?}"),
+            })?;
+            Ok((host.trim_matches(['[', ']']).to_owned(), Some(port)))
+        }
+        None => Ok((first.to_owned(), None)),
+    }
+}
 
 /// How a pipeline delivers: the guarantee it gives and where it resumes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -61,23 +174,27 @@ pub struct Received {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckToken(pub(crate) TokenInner);
 
+/// What a token holds, by the shape of the acknowledgement rather than by
+/// broker, so that a new broker reuses one of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TokenInner {
     /// Nothing to acknowledge (auto-ack, `latest` mode, QoS 0).
     None,
-    Kafka {
+    /// A position in a partitioned log (Kafka): acknowledging it commits
+    /// the offset after it.
+    Offset {
         topic: Arc<str>,
         partition: i32,
         offset: i64,
     },
-    Amqp {
+    /// One delivery on one connection (an AMQP delivery tag, an MQTT packet
+    /// id with its QoS as `class`, a memory topic's sequence number):
+    /// acknowledged on that connection only; skipped once the connection is
+    /// gone, since the broker redelivers.
+    Delivery {
         generation: u64,
-        delivery_tag: u64,
-    },
-    Mqtt {
-        generation: u64,
-        pkid: u16,
-        qos: u8,
+        tag: u64,
+        class: u8,
     },
 }
 
@@ -334,4 +451,47 @@ pub(crate) fn submit(
         handed.map_err(|_| TransportError::Closed)?;
         outcome.await.map_err(|_| TransportError::Closed)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An environment that holds this host's broker credentials.
+    fn credentials(name: &str) -> Option<String> {
+        name.ends_with("_USERNAME")
+            .then(|| "local-user".to_owned())
+            .or_else(|| {
+                name.ends_with("_PASSWORD")
+                    .then(|| "local-secret".to_owned())
+            })
+    }
+
+    #[test]
+    fn another_organisations_broker_is_reached_as_described_and_without_our_credentials() {
+        let servers = vec!["mqtt.unix.ar:8883".to_owned()];
+        for kind in ["kafka", "mqtt", "amqp", "nats"] {
+            let config = BrokerConfig::reaching(kind, &servers, true).unwrap();
+            // Resolved as the host does for such a broker: no environment.
+            let broker = config.resolve(&|_| None).unwrap();
+            assert_eq!(broker.kind(), kind);
+            assert!(broker.tls(), "{kind}");
+            let described = format!("{} {:?}", broker.describe(), broker);
+            assert!(described.contains("mqtt.unix.ar"), "{kind}: {described}");
+            assert!(!described.contains("local-"), "{kind}: {described}");
+            // The same configuration would pick them up from an
+            // environment: which is why it must not get one.
+            let leaky = format!("{:?}", config.resolve(&credentials).unwrap());
+            assert!(
+                leaky.contains("local-user") || kind == "kafka",
+                "{kind}: {leaky}"
+            );
+        }
+        let error = BrokerConfig::reaching("pulsar", &servers, false).unwrap_err();
+        assert!(error.to_string().contains("`pulsar`"), "{error}");
+        let error = BrokerConfig::reaching("mqtt", &[], false).unwrap_err();
+        assert!(error.to_string().contains("no broker server"), "{error}");
+        let error = BrokerConfig::reaching("mqtt", &["h:port".to_owned()], false).unwrap_err();
+        assert!(error.to_string().contains("bad port"), "{error}");
+    }
 }

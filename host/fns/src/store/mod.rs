@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 
-use crate::records::{FlowRecords, NamespaceRecords, RecordError};
+use crate::records::{FlowRecords, HostRecords, NamespaceRecords, RecordError};
 use crate::uri::{FlowUri, Namespace};
 
 pub mod embedded;
@@ -41,6 +41,13 @@ pub trait FlowRegistry: Send + Sync + fmt::Debug {
     /// server of a namespace (and, on the embedded server, starts serving
     /// the namespace's zone if no zone holds it yet).
     async fn register_namespace(&self, namespace: &NamespaceRecords) -> Result<(), RegistryError>;
+
+    /// Publishes (or replaces) the A/AAAA records of a host name of this
+    /// FNAA in the zone handled here that contains it, closest first.
+    /// Returns that zone's apex, or `None` when no zone handled here
+    /// contains the name: then nothing is published (its addresses belong
+    /// to whoever runs its zone) and no zone is created for it.
+    async fn publish_host(&self, host: &HostRecords) -> Result<Option<String>, RegistryError>;
 
     /// Removes the DNS-SD records of FNAA instance `instance` of a namespace.
     async fn unregister_namespace(

@@ -1,4 +1,4 @@
-//! The `amqp` connector plugin: CloudEvents AMQP protocol binding: binary mode (cloudEvents: headers) or structured mode; exchange and routing key templates.
+//! The `amqp` connector plugin: CloudEvents AMQP protocol binding: binary mode (ce- headers, or cloudEvents: with header_prefix) or structured mode; exchange and routing key templates.
 //!
 //! Configuration: see the `fnaa-connector-binding` crate.
 
@@ -11,7 +11,7 @@ pub struct AmqpBinding;
 impl Kind for AmqpBinding {
     const BINDING: Binding = Binding::Amqp;
     const NAME: &'static str = "amqp";
-    const DESCRIPTION: &'static str = "CloudEvents AMQP protocol binding: binary mode (cloudEvents: headers) or structured mode; exchange and routing key templates";
+    const DESCRIPTION: &'static str = "CloudEvents AMQP protocol binding: binary mode (ce- headers, or cloudEvents: with header_prefix) or structured mode; exchange and routing key templates";
 }
 
 fnaa_sdk::export_connector!(BindingConnector<AmqpBinding>);

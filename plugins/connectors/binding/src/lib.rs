@@ -10,7 +10,7 @@
 //! | --- | --- |
 //! | `mode` | `binary`, `structured` or `raw` |
 //! | `version` | MQTT only: `5` (default) or `3.1.1` |
-//! | `header_prefix` | AMQP only: `cloudEvents:` (default) or `cloudEvents_` |
+//! | `header_prefix` | AMQP only: `ce-` (default, RabbitMQ's convention), `cloudEvents:` or `cloudEvents_` |
 //! | `destination` | template of the topic or exchange, e.g. `kytos.{category}` |
 //! | `routing_key` | AMQP: template of the routing key, e.g. `{category}.{type}` |
 //! | `key` | Kafka: template of the message key |

@@ -1,20 +1,29 @@
-//! AMQP protocol binding 1.0, applied to the header table of AMQP 0.9.1
-//! messages (RabbitMQ).
+//! CloudEvents on AMQP 0.9.1 messages (RabbitMQ), in the two conventions
+//! consumers use:
 //!
-//! Binary mode: each attribute but `datacontenttype` is a header named
-//! `cloudEvents:<name>` (or `cloudEvents_<name>`, the prefix the binding
-//! allows for JMS 2.0 and other clients that reject `:` in names);
-//! `datacontenttype` is the message's `content_type` property; `data` is the
-//! body. Structured mode: the body is the CloudEvents JSON document and
-//! `content_type` is `application/cloudevents+json`. Decoding accepts both
-//! prefixes.
+//! * `ce-<name>` headers (the default): the RabbitMQ protocol binding of
+//!   knative's eventing-rabbitmq, which the CloudEvents SDKs implement for
+//!   AMQP 0-9-1 (Python: `cloudevents.core.bindings.rabbitmq`);
+//! * `cloudEvents:<name>` headers (or `cloudEvents_<name>`, for JMS 2.0 and
+//!   other clients that reject `:`): the AMQP 1.0 protocol binding's form
+//!   (Python: `cloudevents.core.bindings.amqp`).
+//!
+//! Binary mode: each attribute but `datacontenttype` is a header with the
+//! configured prefix and the attribute's canonical string as its value;
+//! `datacontenttype` is the message's `content_type` property; `data` is
+//! the body. Structured mode: the body is the CloudEvents JSON document and
+//! `content_type` is `application/cloudevents+json`. Decoding accepts every
+//! prefix (`ce-` in any case).
 
 use super::{
-    BindingError, Message, Mode, check_batch, event_from_attributes, header_attributes, utf8,
+    BindingError, ConfigError, Message, Mode, check_batch, event_from_attributes,
+    header_attributes, utf8,
 };
 use crate::Event;
 
-/// The binding's default header prefix.
+/// The default header prefix: the RabbitMQ protocol binding's.
+pub const PREFIX_RABBITMQ: &str = "ce-";
+/// The AMQP 1.0 protocol binding's header prefix.
 pub const PREFIX: &str = "cloudEvents:";
 /// The alternative prefix for clients that reject `:` in header names.
 pub const PREFIX_UNDERSCORE: &str = "cloudEvents_";
@@ -38,6 +47,11 @@ pub fn encode(event: &Event, mode: Mode, prefix: &str) -> Message {
 fn strip(name: &str) -> Option<&str> {
     name.strip_prefix(PREFIX)
         .or_else(|| name.strip_prefix(PREFIX_UNDERSCORE))
+        .or_else(|| {
+            name.get(..PREFIX_RABBITMQ.len())
+                .filter(|head| head.eq_ignore_ascii_case(PREFIX_RABBITMQ))
+                .map(|_| &name[PREFIX_RABBITMQ.len()..])
+        })
 }
 
 /// Decodes a message in either mode and with either prefix.
@@ -53,14 +67,16 @@ pub fn decode(message: &Message) -> Result<Event, BindingError> {
     if !message
         .headers
         .iter()
-        .any(|(n, _)| strip(n) == Some("specversion"))
+        .any(|(n, _)| strip(n).is_some_and(|a| a.eq_ignore_ascii_case("specversion")))
     {
-        return Err(BindingError::NotACloudEvent(format!("{PREFIX}specversion")));
+        return Err(BindingError::NotACloudEvent(format!(
+            "{PREFIX_RABBITMQ}specversion"
+        )));
     }
     let mut attributes = Vec::with_capacity(message.headers.len());
     for (name, value) in &message.headers {
         if let Some(attr) = strip(name) {
-            attributes.push((attr.to_owned(), utf8(name, value)?));
+            attributes.push((attr.to_ascii_lowercase(), utf8(name, value)?));
         }
     }
     event_from_attributes(
@@ -68,6 +84,54 @@ pub fn decode(message: &Message) -> Result<Event, BindingError> {
         message.content_type.as_deref(),
         &message.payload,
     )
+}
+
+/// The AMQP binding for [`Codec`](super::Codec): key `header_prefix`
+/// (`ce-`, the default, `cloudEvents:` or `cloudEvents_`) and the
+/// `routing_key` template.
+#[derive(Debug, Clone)]
+pub struct Wire {
+    prefix: String,
+}
+
+impl Default for Wire {
+    fn default() -> Self {
+        Wire {
+            prefix: PREFIX_RABBITMQ.to_owned(),
+        }
+    }
+}
+
+impl super::Wire for Wire {
+    fn configure(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        if key != "header_prefix" {
+            return Ok(false);
+        }
+        if ![PREFIX_RABBITMQ, PREFIX, PREFIX_UNDERSCORE].contains(&value) {
+            return Err(ConfigError::invalid(
+                key,
+                "expected `ce-`, `cloudEvents:` or `cloudEvents_`",
+            ));
+        }
+        self.prefix = value.to_owned();
+        Ok(true)
+    }
+
+    fn takes(&self, key: &str) -> bool {
+        key == "routing_key"
+    }
+
+    fn encode(&self, event: &Event, mode: Mode) -> Message {
+        encode(event, mode, &self.prefix)
+    }
+
+    fn decode(&self, message: &Message) -> Result<Event, BindingError> {
+        decode(message)
+    }
+
+    fn clone_box(&self) -> Box<dyn super::Wire> {
+        Box::new(self.clone())
+    }
 }
 
 #[cfg(test)]
@@ -78,7 +142,7 @@ mod tests {
     #[test]
     fn binary_round_trip_with_both_prefixes() {
         let e = sample();
-        for prefix in [PREFIX, PREFIX_UNDERSCORE] {
+        for prefix in [PREFIX_RABBITMQ, PREFIX, PREFIX_UNDERSCORE] {
             let m = encode(&e, Mode::Binary, prefix);
             assert_eq!(
                 m.header(&format!("{prefix}type")),

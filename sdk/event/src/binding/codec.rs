@@ -1,19 +1,16 @@
 //! A connector's whole encode/decode behaviour, configured from the
 //! key/value configuration an operator gives the connector plugin.
+//!
+//! Nothing here knows one binding from another: each binding module
+//! provides a [`Wire`] (its own configuration keys, default mode, encoding
+//! and decoding), and [`Binding::wire`](super::Binding) in `mod.rs` is the
+//! only list of them.
+
+use std::fmt;
 
 use super::template::Template;
-use super::{BindingError, Message, Mode, amqp, kafka, mqtt, raw};
+use super::{Binding, BindingError, Message, Mode, raw};
 use crate::Event;
-
-/// The broker protocol binding a connector implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Binding {
-    Kafka,
-    Mqtt,
-    Amqp,
-    /// Raw only (any broker): wrap on decode, unwrap on encode.
-    Raw,
-}
 
 /// Why a connector configuration is refused. The variants match the WIT
 /// `init-error`.
@@ -27,10 +24,62 @@ pub enum ConfigError {
     InvalidValue { key: String, reason: String },
 }
 
+impl ConfigError {
+    /// [`ConfigError::InvalidValue`] for `key`.
+    pub fn invalid(key: &str, reason: &str) -> Self {
+        ConfigError::InvalidValue {
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// How a codec encodes: a CloudEvents content mode, or raw (bare data).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EncodeMode {
+pub enum EncodeMode {
     Ce(Mode),
     Raw,
+}
+
+/// What one protocol binding brings to a [`Codec`]. Implemented by each
+/// binding module (`kafka::Wire`, `mqtt::Wire`, ...).
+pub trait Wire: fmt::Debug + Send + Sync {
+    /// Takes a configuration key of this binding (`version`,
+    /// `header_prefix`); `Ok(false)` when it is not one.
+    fn configure(&mut self, _key: &str, _value: &str) -> Result<bool, ConfigError> {
+        Ok(false)
+    }
+
+    /// Whether the shared template key `key` (`routing_key`, `key`) means
+    /// something on this binding.
+    fn takes(&self, _key: &str) -> bool {
+        false
+    }
+
+    /// The mode when the configuration sets none.
+    fn default_mode(&self) -> EncodeMode {
+        EncodeMode::Ce(Mode::Binary)
+    }
+
+    /// Refuses a mode this binding, as configured, cannot carry.
+    fn check_mode(&self, _mode: EncodeMode) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    /// Encodes `event` in CloudEvents content mode `mode`.
+    fn encode(&self, event: &Event, mode: Mode) -> Message;
+
+    /// Decodes a message in whichever CloudEvents mode it is.
+    fn decode(&self, message: &Message) -> Result<Event, BindingError>;
+
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn Wire>;
+}
+
+impl Clone for Box<dyn Wire> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
 }
 
 /// A configured binding. Configuration keys:
@@ -39,9 +88,10 @@ enum EncodeMode {
 ///   3.1.1: `structured`; the raw binding: `raw`). Decoding recognises both
 ///   CloudEvents modes whatever this says; `raw` wraps every message.
 /// * `version` (MQTT): `5` (default) or `3.1.1`.
-/// * `header_prefix` (AMQP): `cloudEvents:` (default) or `cloudEvents_`.
-/// * `destination`: template for the topic or exchange (empty: the sink's
-///   configured default).
+/// * `header_prefix` (AMQP): `ce-` (default, RabbitMQ's convention),
+///   `cloudEvents:` or `cloudEvents_` (the AMQP 1.0 binding's).
+/// * `destination`: template for the topic, exchange or subject (empty:
+///   the sink's configured default).
 /// * `routing_key` (AMQP): template for the routing key.
 /// * `key` (Kafka): template for the message key (default: the
 ///   `partitionkey` extension, when present).
@@ -55,9 +105,8 @@ enum EncodeMode {
 #[derive(Debug, Clone)]
 pub struct Codec {
     binding: Binding,
+    wire: Box<dyn Wire>,
     mode: EncodeMode,
-    mqtt_version: mqtt::Version,
-    header_prefix: String,
     destination: Option<Template>,
     routing_key: Option<Template>,
     key: Option<Template>,
@@ -75,16 +124,11 @@ fn template(key: &str, value: &str) -> Result<Template, ConfigError> {
 impl Codec {
     /// Configures `binding` from `config`.
     pub fn new(binding: Binding, config: &[(String, String)]) -> Result<Codec, ConfigError> {
-        let invalid = |key: &str, reason: &str| ConfigError::InvalidValue {
-            key: key.to_owned(),
-            reason: reason.to_owned(),
-        };
         let mut mode = None;
         let mut codec = Codec {
             binding,
+            wire: binding.wire(),
             mode: EncodeMode::Ce(Mode::Binary),
-            mqtt_version: mqtt::Version::V5,
-            header_prefix: amqp::PREFIX.to_owned(),
             destination: None,
             routing_key: None,
             key: None,
@@ -99,61 +143,38 @@ impl Codec {
                         "binary" => EncodeMode::Ce(Mode::Binary),
                         "structured" => EncodeMode::Ce(Mode::Structured),
                         "raw" => EncodeMode::Raw,
-                        _ => return Err(invalid(key, "expected `binary`, `structured` or `raw`")),
+                        _ => {
+                            return Err(ConfigError::invalid(
+                                key,
+                                "expected `binary`, `structured` or `raw`",
+                            ));
+                        }
                     })
                 }
-                "version" if binding == Binding::Mqtt => {
-                    codec.mqtt_version = match value.as_str() {
-                        "5" | "5.0" => mqtt::Version::V5,
-                        "3.1.1" | "311" | "4" => mqtt::Version::V311,
-                        _ => return Err(invalid(key, "expected `5` or `3.1.1`")),
-                    }
-                }
-                "header_prefix" if binding == Binding::Amqp => {
-                    if value != amqp::PREFIX && value != amqp::PREFIX_UNDERSCORE {
-                        return Err(invalid(key, "expected `cloudEvents:` or `cloudEvents_`"));
-                    }
-                    codec.header_prefix = value.clone();
-                }
                 "destination" => codec.destination = Some(template(key, value)?),
-                "routing_key" if binding == Binding::Amqp || binding == Binding::Raw => {
+                "routing_key" if codec.wire.takes(key) => {
                     codec.routing_key = Some(template(key, value)?)
                 }
-                "key" if binding == Binding::Kafka || binding == Binding::Raw => {
-                    codec.key = Some(template(key, value)?)
-                }
+                "key" if codec.wire.takes(key) => codec.key = Some(template(key, value)?),
                 "raw.source" => raw_source = Some(value.clone()),
                 "raw.type" => raw_type = Some(value.clone()),
                 "raw.subject" => raw_subject = Some(template(key, value)?),
                 "raw.datacontenttype" => raw_ct = Some(value.clone()),
-                other => match other.strip_prefix("var.") {
-                    Some(name) if !name.is_empty() => {
-                        codec.vars.push((name.to_owned(), value.clone()))
+                other => {
+                    if codec.wire.configure(other, value)? {
+                        continue;
                     }
-                    _ => return Err(ConfigError::UnknownKey(other.to_owned())),
-                },
+                    match other.strip_prefix("var.") {
+                        Some(name) if !name.is_empty() => {
+                            codec.vars.push((name.to_owned(), value.clone()))
+                        }
+                        _ => return Err(ConfigError::UnknownKey(other.to_owned())),
+                    }
+                }
             }
         }
-        codec.mode = match (mode, binding) {
-            (Some(m), Binding::Raw) if m != EncodeMode::Raw => {
-                return Err(invalid("mode", "the raw connector only has mode `raw`"));
-            }
-            (Some(m), _) => m,
-            (None, Binding::Raw) => EncodeMode::Raw,
-            (None, Binding::Mqtt) if codec.mqtt_version == mqtt::Version::V311 => {
-                EncodeMode::Ce(Mode::Structured)
-            }
-            (None, _) => EncodeMode::Ce(Mode::Binary),
-        };
-        if codec.mode == EncodeMode::Ce(Mode::Binary)
-            && binding == Binding::Mqtt
-            && codec.mqtt_version == mqtt::Version::V311
-        {
-            return Err(invalid(
-                "mode",
-                "MQTT 3.1.1 has no user properties: use `structured` (or `version = 5`)",
-            ));
-        }
+        codec.mode = mode.unwrap_or_else(|| codec.wire.default_mode());
+        codec.wire.check_mode(codec.mode)?;
         match (raw_source, raw_type) {
             (Some(source), Some(ty)) => {
                 codec.wrapper = Some(raw::Wrapper::new(source, ty, raw_subject, raw_ct))
@@ -175,11 +196,9 @@ impl Codec {
 
     /// Encodes one event.
     pub fn encode(&self, event: &Event) -> Result<Message, BindingError> {
-        let mut message = match (self.mode, self.binding) {
-            (EncodeMode::Raw, _) | (_, Binding::Raw) => raw::unwrap(event),
-            (EncodeMode::Ce(mode), Binding::Kafka) => kafka::encode(event, mode),
-            (EncodeMode::Ce(mode), Binding::Mqtt) => mqtt::encode(event, mode, self.mqtt_version),
-            (EncodeMode::Ce(mode), Binding::Amqp) => amqp::encode(event, mode, &self.header_prefix),
+        let mut message = match self.mode {
+            EncodeMode::Raw => raw::unwrap(event),
+            EncodeMode::Ce(mode) => self.wire.encode(event, mode),
         };
         let render = |t: &Template| {
             t.render(event, &self.vars)
@@ -213,26 +232,13 @@ impl Codec {
                 )),
             };
         }
-        let decoded = match self.binding {
-            Binding::Kafka => kafka::decode(message),
-            Binding::Mqtt => mqtt::decode(message, self.mqtt_version),
-            Binding::Amqp => amqp::decode(message),
-            Binding::Raw => unreachable_raw(),
-        };
-        match (decoded, &mut self.wrapper) {
+        match (self.wire.decode(message), &mut self.wrapper) {
             (Err(BindingError::NotACloudEvent(_) | BindingError::Undeclared(_)), Some(w)) => {
                 wrap(w)
             }
             (result, _) => result,
         }
     }
-}
-
-/// The raw binding always has mode `raw` (checked in [`Codec::new`]).
-fn unreachable_raw() -> Result<Event, BindingError> {
-    Err(BindingError::Template(
-        "the raw connector only has mode `raw`".into(),
-    ))
 }
 
 #[cfg(test)]
@@ -281,6 +287,7 @@ mod tests {
             (Binding::Amqp, vec![("header_prefix", "cloudEvents_")]),
             (Binding::Mqtt, vec![]),
             (Binding::Mqtt, vec![("version", "3.1.1")]),
+            (Binding::Nats, vec![]),
         ] {
             for mode in ["binary", "structured"] {
                 let mut pairs = extra.clone();

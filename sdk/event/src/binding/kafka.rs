@@ -62,6 +62,28 @@ pub fn decode(message: &Message) -> Result<Event, BindingError> {
     )
 }
 
+/// The Kafka binding for [`Codec`](super::Codec): the `key` template.
+#[derive(Debug, Clone, Copy)]
+pub struct Wire;
+
+impl super::Wire for Wire {
+    fn takes(&self, key: &str) -> bool {
+        key == "key"
+    }
+
+    fn encode(&self, event: &Event, mode: Mode) -> Message {
+        encode(event, mode)
+    }
+
+    fn decode(&self, message: &Message) -> Result<Event, BindingError> {
+        decode(message)
+    }
+
+    fn clone_box(&self) -> Box<dyn super::Wire> {
+        Box::new(*self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
-//! CloudEvents protocol bindings for broker messages: Kafka, MQTT and AMQP,
-//! in binary and structured mode, plus a raw mode for producers that know
-//! nothing of CloudEvents.
+//! CloudEvents protocol bindings for broker messages: Kafka, MQTT, AMQP and
+//! NATS, in binary and structured mode, plus a raw mode for producers that
+//! know nothing of CloudEvents.
 //!
 //! This is pure logic over a broker-neutral [`Message`] (the `message` record
 //! of the WIT `broker-connector` interface). The connector plugins run it
@@ -11,8 +11,12 @@
 //!   header, `partitionkey` as message key).
 //! * [`mqtt`]: MQTT protocol binding 1.0 (MQTT 5 binary mode with user
 //!   properties; structured mode for MQTT 3.1.1 and 5).
-//! * [`amqp`]: AMQP protocol binding 1.0 applied to AMQP 0.9.1 header tables
-//!   (`cloudEvents:` or `cloudEvents_` prefixed headers).
+//! * [`amqp`]: CloudEvents on AMQP 0.9.1 header tables (`ce-` headers, the
+//!   RabbitMQ binding, or the AMQP 1.0 binding's `cloudEvents:` form).
+//! * [`nats`]: NATS protocol binding (`ce-` headers with percent-encoded
+//!   values; structured mode by `Content-Type`).
+//! * [`http`]: HTTP protocol binding 1.0, receiving side (binary,
+//!   structured and batched requests).
 //! * [`raw`]: wraps plain JSON or bytes into events and unwraps them again.
 //! * [`template`]: destination, routing key and key templates such as
 //!   `kytos.{category}` over event attributes and configuration variables.
@@ -20,16 +24,69 @@
 
 pub mod amqp;
 mod codec;
+pub mod http;
 pub mod kafka;
 pub mod mqtt;
+pub mod nats;
 pub mod raw;
 pub mod template;
 mod time;
 
-pub use codec::{Binding, Codec, ConfigError};
+pub use codec::{Codec, ConfigError, EncodeMode, Wire};
 pub use time::rfc3339_utc;
 
 use crate::{Event, FormatError};
+
+/// The broker protocol binding a connector implements. This is the only
+/// list of bindings: a new one is a module of its own plus a variant here
+/// and its arm in [`Binding::wire`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    Kafka,
+    Mqtt,
+    Amqp,
+    Nats,
+    /// Raw only (any broker): wrap on decode, unwrap on encode.
+    Raw,
+}
+
+impl Binding {
+    /// The binding a connector plugin of that name implements (`kafka`,
+    /// `mqtt`, `amqp`, `nats`, `raw`).
+    pub fn from_name(name: &str) -> Option<Binding> {
+        [
+            Binding::Kafka,
+            Binding::Mqtt,
+            Binding::Amqp,
+            Binding::Nats,
+            Binding::Raw,
+        ]
+        .into_iter()
+        .find(|b| b.name() == name)
+    }
+
+    /// The binding's name, which is also its connector plugin's.
+    pub fn name(self) -> &'static str {
+        match self {
+            Binding::Kafka => "kafka",
+            Binding::Mqtt => "mqtt",
+            Binding::Amqp => "amqp",
+            Binding::Nats => "nats",
+            Binding::Raw => "raw",
+        }
+    }
+
+    /// The binding's behaviour, as configured by default.
+    pub fn wire(self) -> Box<dyn Wire> {
+        match self {
+            Binding::Kafka => Box::new(kafka::Wire),
+            Binding::Mqtt => Box::new(mqtt::Wire::default()),
+            Binding::Amqp => Box::new(amqp::Wire::default()),
+            Binding::Nats => Box::new(nats::Wire),
+            Binding::Raw => Box::new(raw::Wire),
+        }
+    }
+}
 
 /// The media type of a structured-mode message (CloudEvents JSON format).
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json; charset=UTF-8";

@@ -9,7 +9,8 @@
 //! 3.1.1 payload is always read as structured.
 
 use super::{
-    BindingError, Message, Mode, check_batch, event_from_attributes, header_attributes, utf8,
+    BindingError, ConfigError, EncodeMode, Message, Mode, check_batch, event_from_attributes,
+    header_attributes, utf8,
 };
 use crate::Event;
 
@@ -74,6 +75,64 @@ pub fn decode(message: &Message, version: Version) -> Result<Event, BindingError
         message.content_type.as_deref(),
         &message.payload,
     )
+}
+
+/// The MQTT binding for [`Codec`](super::Codec): key `version` (`5`, the
+/// default, or `3.1.1`, which has only structured mode).
+#[derive(Debug, Clone, Copy)]
+pub struct Wire {
+    version: Version,
+}
+
+impl Default for Wire {
+    fn default() -> Self {
+        Wire {
+            version: Version::V5,
+        }
+    }
+}
+
+impl super::Wire for Wire {
+    fn configure(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        if key != "version" {
+            return Ok(false);
+        }
+        self.version = match value {
+            "5" | "5.0" => Version::V5,
+            "3.1.1" | "311" | "4" => Version::V311,
+            _ => return Err(ConfigError::invalid(key, "expected `5` or `3.1.1`")),
+        };
+        Ok(true)
+    }
+
+    fn default_mode(&self) -> EncodeMode {
+        match self.version {
+            Version::V311 => EncodeMode::Ce(Mode::Structured),
+            Version::V5 => EncodeMode::Ce(Mode::Binary),
+        }
+    }
+
+    fn check_mode(&self, mode: EncodeMode) -> Result<(), ConfigError> {
+        if mode == EncodeMode::Ce(Mode::Binary) && self.version == Version::V311 {
+            return Err(ConfigError::invalid(
+                "mode",
+                "MQTT 3.1.1 has no user properties: use `structured` (or `version = 5`)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn encode(&self, event: &Event, mode: Mode) -> Message {
+        encode(event, mode, self.version)
+    }
+
+    fn decode(&self, message: &Message) -> Result<Event, BindingError> {
+        decode(message, self.version)
+    }
+
+    fn clone_box(&self) -> Box<dyn super::Wire> {
+        Box::new(*self)
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use super::template::{Template, TemplateError};
-use super::{Message, rfc3339_utc};
+use super::{BindingError, ConfigError, EncodeMode, Message, Mode, rfc3339_utc};
 use crate::{AttributeValue, Event};
 
 /// How raw messages are wrapped into events.
@@ -94,6 +94,49 @@ pub fn unwrap(event: &Event) -> Message {
             _ => None,
         },
         ..Message::default()
+    }
+}
+
+/// The raw binding for [`Codec`](super::Codec): only mode `raw`, with the
+/// `routing_key` and `key` templates.
+#[derive(Debug, Clone, Copy)]
+pub struct Wire;
+
+impl super::Wire for Wire {
+    fn takes(&self, key: &str) -> bool {
+        key == "routing_key" || key == "key"
+    }
+
+    fn default_mode(&self) -> EncodeMode {
+        EncodeMode::Raw
+    }
+
+    fn check_mode(&self, mode: EncodeMode) -> Result<(), ConfigError> {
+        if mode == EncodeMode::Raw {
+            Ok(())
+        } else {
+            Err(ConfigError::invalid(
+                "mode",
+                "the raw connector only has mode `raw`",
+            ))
+        }
+    }
+
+    /// Not reached: the raw binding always has mode `raw` (checked when the
+    /// codec is configured), which never asks the binding to encode.
+    fn encode(&self, event: &Event, _mode: Mode) -> Message {
+        unwrap(event)
+    }
+
+    /// Not reached, as for `encode`.
+    fn decode(&self, _message: &Message) -> Result<Event, BindingError> {
+        Err(BindingError::Template(
+            "the raw connector only has mode `raw`".into(),
+        ))
+    }
+
+    fn clone_box(&self) -> Box<dyn super::Wire> {
+        Box::new(*self)
     }
 }
 

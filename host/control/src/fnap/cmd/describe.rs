@@ -1,25 +1,28 @@
-//! `DESCRIBE FLOW|PROCESSOR <name>`: connection details of a flow, or the
-//! configuration and status of a processor instance.
+//! `DESCRIBE FLOW|PROCESSOR|SUBSCRIPTION <name>`: connection details of a
+//! flow, the configuration and status of a processor instance, or the
+//! state of a subscription.
 
 use crate::fnap::command::{Args, ParseError};
 use crate::names::DnsName;
 
-pub const USAGE: &str = "DESCRIBE FLOW|PROCESSOR <name>";
+pub const USAGE: &str = "DESCRIBE FLOW|PROCESSOR|SUBSCRIPTION <name>";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Describe {
     Flow(DnsName),
     Processor(DnsName),
+    Subscription(DnsName),
 }
 
 pub(crate) fn parse(args: Args<'_>) -> Result<Describe, ParseError> {
     let mut args = args.usage(USAGE);
-    let kind = args.keyword("FLOW or PROCESSOR")?;
+    let kind = args.keyword("FLOW, PROCESSOR or SUBSCRIPTION")?;
     let name = args.name("name")?;
     args.end()?;
     match kind.as_str() {
         "FLOW" => Ok(Describe::Flow(name)),
         "PROCESSOR" => Ok(Describe::Processor(name)),
+        "SUBSCRIPTION" => Ok(Describe::Subscription(name)),
         other => Err(args.error(format!("cannot describe `{other}`"))),
     }
 }
@@ -39,6 +42,7 @@ pub fn flow_lines(flow: &crate::store::Flow) -> Vec<String> {
     if let Some(source) = &flow.copy_of {
         lines.push(format!("copy-of={source}"));
     }
+    lines.extend(flow.description.lines());
     lines
 }
 
@@ -70,5 +74,37 @@ pub fn processor_lines(view: &crate::service::ProcessorView) -> Vec<String> {
         }
     }
     lines.push(format!("config={}", processor.config));
+    lines
+}
+
+/// The data lines of `DESCRIBE SUBSCRIPTION`.
+pub fn subscription_lines(view: &crate::service::SubscriptionView) -> Vec<String> {
+    let subscription = &view.subscription;
+    let mut lines = vec![
+        format!("subscription={}", subscription.id),
+        format!("source={}", subscription.source),
+        format!(
+            "local={}",
+            subscription.local.as_ref().map_or("-", DnsName::as_str)
+        ),
+        format!("subscriber={}", subscription.subscriber),
+    ];
+    if let Some(remote) = &subscription.remote {
+        lines.push(format!("fnaa={}", remote.fnaa));
+        lines.push("mode=direct".to_owned());
+    }
+    lines.push(format!("state={}", view.state));
+    if let Some(reason) = &view.reason {
+        lines.push(format!("reason={reason}"));
+    }
+    lines.push(format!("created={}", subscription.created_unix));
+    for (id, status) in &view.pipelines {
+        let half = id.rsplit('/').next().unwrap_or(id);
+        lines.push(
+            format!("{half}={} {}", status.state, status.detail)
+                .trim_end()
+                .to_owned(),
+        );
+    }
     lines
 }

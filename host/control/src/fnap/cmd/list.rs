@@ -35,15 +35,24 @@ pub(crate) fn parse(args: Args<'_>) -> Result<List, ParseError> {
 }
 
 /// One data line per subscription: `<id> source=<flow> local=<flow|->
-/// subscriber=<account>`.
+/// subscriber=<account>`, and for a flow of another FNAA also
+/// `fnaa=<host> state=<active|revoked>`.
 pub fn subscription_line(subscription: &crate::store::Subscription) -> String {
-    format!(
+    let mut line = format!(
         "{} source={} local={} subscriber={}",
         subscription.id,
         subscription.source,
         subscription.local.as_ref().map_or("-", DnsName::as_str),
         subscription.subscriber
-    )
+    );
+    if let Some(remote) = &subscription.remote {
+        line.push_str(&format!(
+            " fnaa={} state={}",
+            remote.fnaa,
+            remote.state.as_str()
+        ));
+    }
+    line
 }
 
 /// One data line per processor: `<name> plugin=<plugin[@version]> state=<state>`.

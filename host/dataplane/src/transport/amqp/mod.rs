@@ -11,6 +11,10 @@
 //!   in `latest` mode an exclusive server-named queue (or the named queue,
 //!   purged on every connect), so no backlog is replayed.
 
+mod admin;
+mod broker;
+pub mod key_queues;
+mod publisher;
 mod sink;
 mod source;
 
@@ -21,6 +25,7 @@ use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserIn
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde::Deserialize;
 
+pub use admin::AmqpAdmin;
 pub use sink::{AmqpSink, AmqpSinkConfig};
 pub use source::{AmqpSource, AmqpSourceConfig};
 
@@ -56,6 +61,24 @@ pub struct AmqpBrokerConfig {
     /// Prefix of the environment variables that fill unset fields.
     #[serde(default = "default_amqp_env_prefix")]
     pub env_prefix: String,
+}
+
+impl AmqpBrokerConfig {
+    /// Another organisation's broker at the first of `servers` (see
+    /// [`BrokerConfig::reaching`](super::BrokerConfig::reaching)).
+    pub fn reaching(servers: &[String], tls: bool) -> Result<Self, TransportError> {
+        let (host, port) = super::host_and_port("amqp", servers)?;
+        Ok(AmqpBrokerConfig {
+            host: Some(host),
+            port,
+            username: None,
+            password: None,
+            virtual_host: None,
+            tls,
+            heartbeat_s: default_heartbeat(),
+            env_prefix: default_amqp_env_prefix(),
+        })
+    }
 }
 
 fn default_heartbeat() -> u16 {
@@ -174,10 +197,29 @@ impl ExchangeType {
     }
 }
 
+/// A name longer than the protocol's 255 bytes.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what} `{start}…` is longer than 255 bytes")]
+pub(crate) struct TooLong {
+    what: &'static str,
+    start: String,
+}
+
+impl From<TooLong> for TransportError {
+    fn from(e: TooLong) -> Self {
+        TransportError::Config {
+            broker: "amqp",
+            reason: e.to_string(),
+        }
+    }
+}
+
 /// A name the protocol accepts (at most 255 bytes).
-pub(crate) fn short(what: &str, value: &str) -> Result<ShortString, String> {
-    ShortString::try_new(value)
-        .map_err(|_| format!("{what} `{value:.40}…` is longer than 255 bytes"))
+pub(crate) fn short(what: &'static str, value: &str) -> Result<ShortString, TooLong> {
+    ShortString::try_new(value).map_err(|_| TooLong {
+        what,
+        start: value.chars().take(40).collect(),
+    })
 }
 
 pub(crate) fn client_error(e: impl fmt::Display) -> TransportError {

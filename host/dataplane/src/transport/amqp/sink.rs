@@ -3,16 +3,14 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::Confirmation;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AmqpBrokerConfig, ExchangeType, close_quietly, ensure_exchange, short};
+use super::publisher::{Confirmed, Publisher};
+use super::{AmqpBrokerConfig, ExchangeType};
 use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
 use crate::transport::{Message, Outcome, SendFuture, Sink, SinkRequest};
@@ -43,6 +41,12 @@ pub struct AmqpSinkConfig {
     /// in durable queues.
     #[serde(default = "yes")]
     pub persistent: bool,
+    /// One durable queue per key (an interdomain link) holding a copy of
+    /// that key's messages, and EP038 continuity (a repeated status is
+    /// published only once the key's queue was consumed). See
+    /// `key_queues.rs`.
+    #[serde(default)]
+    pub key_queues: Option<super::key_queues::KeyQueuesConfig>,
 }
 
 fn yes() -> bool {
@@ -58,6 +62,7 @@ impl Default for AmqpSinkConfig {
             declare_exchanges: true,
             mandatory: true,
             persistent: true,
+            key_queues: None,
         }
     }
 }
@@ -78,7 +83,7 @@ pub struct AmqpSink {
 }
 
 /// A message refused for good, or a broken connection to retry through.
-enum Failure {
+pub(super) enum Failure {
     Permanent(String),
     Connection(String),
 }
@@ -112,6 +117,10 @@ impl AmqpSink {
                 exchanges: HashSet::new(),
                 instance: format!("fnaa-{:016x}", rand::random::<u64>()),
                 sequence: 0,
+                key_queues: config
+                    .key_queues
+                    .clone()
+                    .map(super::key_queues::KeyQueues::new),
             },
             retry,
             monitor,
@@ -149,145 +158,6 @@ impl Sink for AmqpSink {
         self.description.clone()
     }
 }
-
-/// The connection and what publishing needs.
-struct Publisher {
-    broker: AmqpBrokerConfig,
-    config: AmqpSinkConfig,
-    name: String,
-    link: Option<(Connection, Channel)>,
-    exchanges: HashSet<String>,
-    /// Names this sink in the `message_id` of what it publishes.
-    instance: String,
-    sequence: u64,
-}
-
-impl Publisher {
-    fn connected(&self) -> bool {
-        self.link
-            .as_ref()
-            .is_some_and(|(c, ch)| c.status().connected() && ch.status().connected())
-    }
-
-    async fn connect(&mut self) -> Result<(), lapin::Error> {
-        let connection = self.broker.connect(&self.name).await?;
-        let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        self.link = Some((connection, channel));
-        Ok(())
-    }
-
-    async fn disconnect(&mut self) {
-        if let Some((connection, channel)) = self.link.take() {
-            close_quietly(&channel).await;
-            let _ = connection.close(200, "reconnecting".into()).await;
-        }
-        // A restarted broker may have lost non-durable exchanges.
-        self.exchanges.clear();
-    }
-
-    /// A new `message_id`.
-    fn next_id(&mut self) -> String {
-        self.sequence += 1;
-        format!("{}-{}", self.instance, self.sequence)
-    }
-
-    fn properties(&self, m: &Message, publish_id: &str) -> Result<BasicProperties, String> {
-        // A `basic.return` carries the message's properties: the id tells
-        // which of the messages in flight came back (lapin hands a returned
-        // message to whichever confirmation completes next, which with
-        // several publishes in flight need not be the returned one's).
-        let mut p = BasicProperties::default().with_message_id(short("message id", publish_id)?);
-        if let Some(ct) = &m.content_type {
-            p = p.with_content_type(short("content type", ct)?);
-        }
-        if !m.headers.is_empty() {
-            let mut table = FieldTable::default();
-            for (name, value) in &m.headers {
-                table.insert(
-                    short("header name", name)?,
-                    AMQPValue::LongString(LongString::from(value.clone())),
-                );
-            }
-            p = p.with_headers(table);
-        }
-        if self.config.persistent {
-            p = p.with_delivery_mode(2);
-        }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Ok(p.with_timestamp(now))
-    }
-
-    /// Publishes one message under `publish_id` (its `message_id`);
-    /// returns the future of its confirmation.
-    async fn publish(
-        &mut self,
-        m: &Message,
-        publish_id: &str,
-    ) -> Result<BoxFuture<'static, Result<Confirmation, lapin::Error>>, Failure> {
-        let exchange = if m.destination.name.is_empty() {
-            &self.config.exchange
-        } else {
-            &m.destination.name
-        };
-        let routing_key = m
-            .destination
-            .routing_key
-            .as_deref()
-            .unwrap_or(&self.config.routing_key);
-        let exchange_name = short("exchange name", exchange).map_err(Failure::Permanent)?;
-        let key = short("routing key", routing_key).map_err(Failure::Permanent)?;
-        let properties = self.properties(m, publish_id).map_err(Failure::Permanent)?;
-        let Some((connection, channel)) = &self.link else {
-            return Err(Failure::Connection("not connected".into()));
-        };
-        if !self.exchanges.contains(exchange.as_str()) {
-            match ensure_exchange(
-                connection,
-                exchange,
-                self.config.exchange_type,
-                self.config.declare_exchanges,
-            )
-            .await
-            {
-                Ok(true) => {
-                    self.exchanges.insert(exchange.clone());
-                }
-                Ok(false) => {
-                    return Err(Failure::Permanent(format!(
-                        "exchange `{exchange}` does not exist (and declare_exchanges is off)"
-                    )));
-                }
-                Err(e) if connection.status().connected() => {
-                    return Err(Failure::Permanent(format!(
-                        "cannot declare exchange `{exchange}`: {e}"
-                    )));
-                }
-                Err(e) => return Err(Failure::Connection(e.to_string())),
-            }
-        }
-        let options = BasicPublishOptions {
-            mandatory: self.config.mandatory,
-            immediate: false,
-        };
-        match channel
-            .basic_publish(exchange_name, key, options, &m.payload, properties)
-            .await
-        {
-            Ok(confirm) => Ok(Box::pin(confirm)),
-            Err(e) => Err(Failure::Connection(e.to_string())),
-        }
-    }
-}
-
-/// The confirmations of one publishing round of a batch: (index, message
-/// id, confirmation).
-type Confirmed = Vec<(usize, String, Result<Confirmation, lapin::Error>)>;
 
 /// A batch being published.
 struct Job {

@@ -100,10 +100,7 @@ impl AmqpSource {
     ) -> Result<AmqpSource, TransportError> {
         match &config.queue {
             Some(q) => {
-                short("queue name", q).map_err(|reason| TransportError::Config {
-                    broker: "amqp",
-                    reason,
-                })?;
+                short("queue name", q)?;
             }
             None if mode == DeliveryMode::AtLeastOnce => {
                 return Err(TransportError::Config {
@@ -186,10 +183,9 @@ impl Acker for AmqpAcker {
             let last = tokens
                 .iter()
                 .filter_map(|t| match t.0 {
-                    TokenInner::Amqp {
-                        generation: g,
-                        delivery_tag,
-                    } if g == *generation => Some(delivery_tag),
+                    TokenInner::Delivery {
+                        generation: g, tag, ..
+                    } if g == *generation => Some(tag),
                     _ => None,
                 })
                 .max();
@@ -302,9 +298,10 @@ impl Driver {
                     .await;
                 AckToken::none()
             } else {
-                AckToken(TokenInner::Amqp {
+                AckToken(TokenInner::Delivery {
                     generation,
-                    delivery_tag: delivery.delivery_tag,
+                    tag: delivery.delivery_tag,
+                    class: 0,
                 })
             };
             let received = Received {
@@ -363,7 +360,7 @@ impl Driver {
         }
         let queue = match &self.config.queue {
             Some(name) => {
-                let name = short("queue name", name).map_err(config_error)?;
+                let name = short("queue name", name)?;
                 let options = if self.config.declare_queue {
                     QueueDeclareOptions::durable()
                 } else {
@@ -396,9 +393,9 @@ impl Driver {
                 .clone(),
         };
         for exchange in exchanges() {
-            let exchange = short("exchange name", exchange).map_err(config_error)?;
+            let exchange = short("exchange name", exchange)?;
             for key in &self.config.binding_keys {
-                let key = short("binding key", key).map_err(config_error)?;
+                let key = short("binding key", key)?;
                 channel
                     .queue_bind(
                         queue.clone(),

@@ -8,7 +8,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::KafkaBrokerConfig;
-use crate::transport::TransportError;
+use crate::transport::{BrokerFuture, QueueAdmin, QueueLayout, TransportError};
 
 /// Creates and deletes topics.
 pub struct KafkaAdmin {
@@ -123,5 +123,19 @@ impl KafkaAdmin {
         })
         .await
         .map_err(client_error)?
+    }
+}
+
+impl QueueAdmin for KafkaAdmin {
+    fn create<'a>(&'a self, name: &'a str, layout: QueueLayout) -> BrokerFuture<'a, ()> {
+        Box::pin(self.create_topic(name, layout.partitions, layout.replication))
+    }
+
+    fn delete<'a>(&'a self, name: &'a str) -> BrokerFuture<'a, ()> {
+        Box::pin(self.delete_topic(name))
+    }
+
+    fn delete_consumer<'a>(&'a self, consumer: &'a str) -> BrokerFuture<'a, ()> {
+        Box::pin(self.delete_group(consumer))
     }
 }

@@ -2,12 +2,15 @@
 //!
 //! * [`KafkaSink`]: idempotent producer with `acks=all`; a message counts as
 //!   sent when its delivery report says so.
-//! * [`KafkaSource`]: consumer group with offsets committed by us, only
-//!   after the sink confirmed (at-least-once); or, in `latest` mode, every
-//!   partition assigned at its end, nothing committed.
+//! * [`KafkaSource`]: at-least-once, every partition of its topics
+//!   assigned to it directly (no group membership), read from the offsets
+//!   committed for its group, which it commits itself once the sink
+//!   confirmed; or, in `latest` mode, every partition assigned at its end,
+//!   nothing committed.
 //! * [`KafkaAdmin`]: topic creation and deletion through the admin API.
 
 mod admin;
+mod broker;
 mod sink;
 mod source;
 
@@ -63,6 +66,23 @@ pub struct KafkaBrokerConfig {
     /// librdkafka's CONFIGURATION.md). Values are never logged.
     #[serde(default)]
     pub properties: BTreeMap<String, Secret>,
+}
+
+impl KafkaBrokerConfig {
+    /// Another organisation's cluster at `servers` (see
+    /// [`BrokerConfig::reaching`](super::BrokerConfig::reaching)).
+    pub fn reaching(servers: &[String], tls: bool) -> Self {
+        KafkaBrokerConfig {
+            bootstrap_servers: Some(servers.join(",")),
+            security_protocol: tls.then(|| "ssl".to_owned()),
+            sasl_mechanism: None,
+            username: None,
+            password: None,
+            ssl_ca_location: None,
+            env_prefix: default_kafka_env_prefix(),
+            properties: BTreeMap::new(),
+        }
+    }
 }
 
 fn default_kafka_env_prefix() -> String {

@@ -11,6 +11,7 @@
 //!   confirmed. In `latest` mode it uses a clean session: whatever was
 //!   published while we were away is not replayed.
 
+mod broker;
 mod client;
 mod sink;
 mod source;
@@ -79,6 +80,25 @@ pub struct MqttBrokerConfig {
     /// Prefix of the environment variables that fill unset fields.
     #[serde(default = "default_mqtt_env_prefix")]
     pub env_prefix: String,
+}
+
+impl MqttBrokerConfig {
+    /// Another organisation's broker at the first of `servers`, spoken to in
+    /// MQTT 3.1.1, which every broker offers (see
+    /// [`BrokerConfig::reaching`](super::BrokerConfig::reaching)).
+    pub fn reaching(servers: &[String], tls: bool) -> Result<Self, TransportError> {
+        let (host, port) = super::host_and_port("mqtt", servers)?;
+        Ok(MqttBrokerConfig {
+            host: Some(host),
+            port,
+            version: MqttVersion::V311,
+            username: None,
+            password: None,
+            tls: tls.then(MqttTlsConfig::default),
+            keep_alive_s: default_keep_alive(),
+            env_prefix: default_mqtt_env_prefix(),
+        })
+    }
 }
 
 fn default_keep_alive() -> u64 {

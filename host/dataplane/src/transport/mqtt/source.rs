@@ -161,11 +161,11 @@ impl Acker for MqttAcker {
         let acks: Vec<PendingAck> = tokens
             .into_iter()
             .filter_map(|t| match t.0 {
-                TokenInner::Mqtt {
+                TokenInner::Delivery {
                     generation,
-                    pkid,
-                    qos,
-                } => Some((generation, qos, pkid)),
+                    tag,
+                    class: qos,
+                } => u16::try_from(tag).ok().map(|pkid| (generation, qos, pkid)),
                 _ => None,
             })
             .collect();
@@ -262,10 +262,10 @@ impl Driver {
                 }
                 Ok(Ev::Publish(p)) => {
                     let token = if self.manual && p.qos > 0 {
-                        AckToken(TokenInner::Mqtt {
+                        AckToken(TokenInner::Delivery {
                             generation: self.generation,
-                            pkid: p.pkid,
-                            qos: p.qos,
+                            tag: u64::from(p.pkid),
+                            class: p.qos,
                         })
                     } else {
                         AckToken::none()

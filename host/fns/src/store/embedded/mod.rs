@@ -25,8 +25,9 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::records::{
-    ChangeSet, Deletion, FlowRecords, NamespaceRecords, fqdn, publish_flow_changes,
-    register_namespace_changes, unregister_namespace_changes, withdraw_flow_changes,
+    ChangeSet, Deletion, FlowRecords, HostRecords, NamespaceRecords, fqdn, publish_flow_changes,
+    publish_host_changes, register_namespace_changes, unregister_namespace_changes,
+    withdraw_flow_changes,
 };
 use crate::store::{FlowRegistry, RegistryError, parse_zones};
 use crate::uri::{FlowUri, Namespace};
@@ -362,6 +363,24 @@ impl FlowRegistry for EmbeddedRegistry {
             Ok(register_namespace_changes(records, zone)?)
         })
         .await
+    }
+
+    async fn publish_host(&self, host: &HostRecords) -> Result<Option<String>, RegistryError> {
+        let name = host.name()?;
+        let zone = self
+            .zones
+            .lock()
+            .await
+            .keys()
+            .filter(|apex| apex.zone_of(&name))
+            .max_by_key(|apex| apex.num_labels())
+            .cloned();
+        let Some(zone) = zone else {
+            return Ok(None);
+        };
+        let changes = publish_host_changes(host)?;
+        self.apply(&name, &zone, |_| Ok(changes)).await?;
+        Ok(Some(zone.to_ascii().trim_end_matches('.').to_owned()))
     }
 
     async fn unregister_namespace(

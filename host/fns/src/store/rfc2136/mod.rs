@@ -20,8 +20,9 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use serde::Deserialize;
 
 use crate::records::{
-    ChangeSet, Deletion, FlowRecords, NamespaceRecords, publish_flow_changes,
-    register_namespace_changes, unregister_namespace_changes, withdraw_flow_changes,
+    ChangeSet, Deletion, FlowRecords, HostRecords, NamespaceRecords, publish_flow_changes,
+    publish_host_changes, register_namespace_changes, unregister_namespace_changes,
+    withdraw_flow_changes,
 };
 use crate::resolve::NameserverAddr;
 use crate::store::{FlowRegistry, RegistryError, parse_zones, rcode_mnemonic, zone_for};
@@ -248,6 +249,24 @@ impl FlowRegistry for Rfc2136Registry {
         let changes = unregister_namespace_changes(namespace, instance)?;
         let name = crate::records::fqdn(namespace.as_str())?;
         self.apply(&name, &name, &changes).await
+    }
+
+    async fn publish_host(&self, host: &HostRecords) -> Result<Option<String>, RegistryError> {
+        let name = host.name()?;
+        // Only the configured zones: without them there is no zone known
+        // to hold a host name (namespaces are zones of their own).
+        let Some(zone) = self
+            .zones
+            .iter()
+            .filter(|zone| zone.zone_of(&name))
+            .max_by_key(|zone| zone.num_labels())
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let changes = publish_host_changes(host)?;
+        self.apply(&name, &zone, &changes).await?;
+        Ok(Some(zone.to_ascii().trim_end_matches('.').to_owned()))
     }
 }
 

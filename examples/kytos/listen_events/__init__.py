@@ -1,0 +1,1 @@
+"""Kytos EP038 listen_events NApp for fnaa."""

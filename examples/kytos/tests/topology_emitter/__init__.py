@@ -1,0 +1,1 @@
+"""Test NApp of the fnaa Kytos tests."""
