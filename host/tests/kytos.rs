@@ -164,6 +164,8 @@ fn ep038_host(
     admin: &str,
     operational: &str,
     sink_amqp: &str,
+    (username, password): (&str, &str),
+    topology_flow: Option<&str>,
 ) -> (Host, String, std::path::PathBuf) {
     let (fnap_port, dns_port, mqtt_port, ingest_port) =
         (free_port(), free_port(), free_port(), free_port());
@@ -182,8 +184,8 @@ path = "{dir}/inbox.redb"
 type = "amqp"
 host = "127.0.0.1"
 port = 5672
-username = "guest"
-password = "guest"
+username = "{username}"
+password = "{password}"
 
 [ingest]
 listen = "127.0.0.1:{ingest_port}"
@@ -200,7 +202,25 @@ sink = {{ broker = "rabbit", connector_config = {{ destination = "{{exchange}}",
         dir = dir.display(),
         token = token_file.display(),
     );
+    // The same events, classified, into a flow of the host: a second
+    // consumer of the outbox topic, whose sink is the flow's exchange.
+    let extra = match topology_flow {
+        Some(flow) => format!(
+            r#"{extra}
+[[pipelines]]
+name = "kytos-topology-flow"
+source = {{ broker = "inbox", outbox = {{ topics = ["kytos"], consumer = "topology-flow" }} }}
+processors = [{{ plugin = "classifier" }}]
+sink = {{ broker = "rabbit", connector_config = {{ routing_key = "{{category}}.{{type}}" }}, amqp = {{ exchange = "{flow}", mandatory = false }} }}
+"#
+        ),
+        None => extra,
+    };
     let config = write_config(dir, fnap_port, dns_port, mqtt_port, &extra);
+    if let Some(flow) = topology_flow {
+        let namespace = flow.split_once('.').map_or(flow, |(_, rest)| rest);
+        common::add_user(&config, "test", "test", namespace);
+    }
     let host = Host::start(dir, &config, fnap_port);
     let url = format!("http://127.0.0.1:{ingest_port}/events/kytos");
     (host, url, token_file)
@@ -237,7 +257,14 @@ impl Ep038 {
         let exchanges = Exchanges(vec![admin.clone(), operational.clone()]);
         let consumer = Consumer::start(&admin, &operational, &run);
         let dir = tempfile::tempdir().unwrap();
-        let (host, url, token) = ep038_host(dir.path(), &admin, &operational, &sink_amqp(&run));
+        let (host, url, token) = ep038_host(
+            dir.path(),
+            &admin,
+            &operational,
+            &sink_amqp(&run),
+            ("guest", "guest"),
+            None,
+        );
         Ep038 {
             run,
             consumer,
@@ -546,6 +573,185 @@ fn each_link_gets_its_queue_and_repeats_wait_until_the_previous_is_consumed() {
             format!("kytos/topology.link_up@{}", short(&ab)),
             format!("kytos/topology.link_up@{}", short(&ac)),
         ]
+    );
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl runs (the RabbitMQ node's own tool; run the tests as root)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Removes the run's RabbitMQ user however the test ends.
+struct User(String);
+
+impl Drop for User {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["delete_user", &self.0])
+            .output();
+    }
+}
+
+const EXCHANGE_EXISTS: &str = r#"
+import sys, pika
+c = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', 5672))
+try:
+    c.channel().exchange_declare(sys.argv[1], 'topic', passive=True)
+    print('yes')
+except pika.exceptions.ChannelClosedByBroker:
+    print('no')
+"#;
+
+#[test]
+fn an_exchange_the_sink_may_not_create_is_an_alarm_retried_until_allowed() {
+    let run = common_unique("ep038-perm");
+    let (admin, operational) = (
+        format!("{run}.admin_events"),
+        format!("{run}.operational_events"),
+    );
+    let _exchanges = Exchanges(vec![admin.clone(), operational.clone()]);
+    // A user that may write and read but not configure (declare) anything.
+    let user = User(run.clone());
+    rabbitmqctl(&["add_user", &user.0, "secret-pw"]);
+    rabbitmqctl(&["set_permissions", "-p", "/", &user.0, "^$", ".*", ".*"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (host, url, token) = ep038_host(
+        dir.path(),
+        &admin,
+        &operational,
+        "",
+        (&user.0, "secret-pw"),
+        None,
+    );
+    let controller = Kytos::start(dir.path(), &url, &token, &[]);
+    controller.emit(&json!([link("kytos/topology.link_up", DPID_A, DPID_B)]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !host.log().contains("ALARM") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = host.log();
+    assert!(
+        log.contains(&format!(
+            "cannot declare exchange `{operational}` (retrying)"
+        )) && log.contains("ACCESS_REFUSED"),
+        "no clear alarm about the refused exchange:\n{log}"
+    );
+    assert!(!log.contains("secret-pw"), "the password reached the log");
+    // The operator grants the permission: the retry creates the exchange.
+    rabbitmqctl(&["set_permissions", "-p", "/", &user.0, ".*", ".*", ".*"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if common::python("checking the exchange", EXCHANGE_EXISTS, &[&operational]) == "yes" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the exchange was not created after the permission was granted:\n{}",
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !host.log().contains("is reachable again") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(host.log().contains("is reachable again"), "{}", host.log());
+}
+
+/// argv: exchange, queue, count. Declares `queue` bound with `#` to the
+/// exchange, prints READY, then, once `count` messages arrived (or 60 s
+/// passed), their `ce-category` and `ce-type`.
+const FLOW_READER: &str = r#"
+import sys, time, pika
+exchange, queue, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', 5672))
+ch = c.channel()
+ch.queue_declare(queue, exclusive=True)
+ch.queue_bind(queue, exchange, routing_key='#')
+print('READY', flush=True)
+seen, deadline = [], time.time() + 60
+while len(seen) < count and time.time() < deadline:
+    method, props, body = ch.basic_get(queue, auto_ack=True)
+    if method is None:
+        time.sleep(0.1)
+        continue
+    h = props.headers or {}
+    text = lambda v: v.decode() if isinstance(v, bytes) else str(v)
+    seen.append('%s %s' % (text(h.get('ce-category')), text(h.get('ce-type'))))
+print('\n'.join(seen), flush=True)
+"#;
+
+#[test]
+fn the_topology_is_a_flow_described_and_subscribed_to_over_fnap() {
+    let run = common_unique("ep038-flow").replace('-', "x");
+    let namespace = format!("sdx.{run}.ar");
+    let (flow, mine) = (format!("topology.{namespace}"), format!("mine.{namespace}"));
+    let (admin, operational) = (
+        format!("{run}.admin_events"),
+        format!("{run}.operational_events"),
+    );
+    let _exchanges = Exchanges(vec![
+        admin.clone(),
+        operational.clone(),
+        flow.clone(),
+        mine.clone(),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let (host, url, token) = ep038_host(
+        dir.path(),
+        &admin,
+        &operational,
+        "",
+        ("guest", "guest"),
+        Some(&flow),
+    );
+    let mut fnap = host.session("test", "test");
+    fnap.ok(&format!("CREATE FLOW {flow}"));
+    let schema = include_str!("../../examples/kytos/topology-event.schema.json");
+    let schema: Value = serde_json::from_str(schema).unwrap();
+    fnap.ok(&format!("SET FLOW {flow} SCHEMA {schema}"));
+    let described = fnap.ok(&format!("DESCRIBE FLOW {flow}"));
+    let text = described.join("\n");
+    assert!(
+        text.contains("type=amqp") || text.contains("amqp"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kytos/topology"),
+        "the schema is not described: {text}"
+    );
+    fnap.ok(&format!("SUBSCRIBE {flow} LOCAL {mine}"));
+    // A reader of the subscriber's copy.
+    let mut reader = Command::new("python3")
+        .args(["-c", FLOW_READER, &mine, &format!("{run}-mine"), "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "READY");
+    let controller = Kytos::start(dir.path(), &url, &token, &[]);
+    controller.emit(&json!([
+        { "name": "kytos/topology.switch.enabled", "dpid": DPID_A },
+        { "name": "kytos/topology.switches.metadata.added", "content": {} },
+        link("kytos/topology.link_down", DPID_A, DPID_B),
+    ]));
+    let got: Vec<String> = lines.map_while(Result::ok).collect();
+    let _ = reader.wait();
+    assert_eq!(
+        got,
+        [
+            "administrative kytos/topology.switch.enabled",
+            "operational kytos/topology.link_down",
+        ],
+        "fnaa:\n{}",
+        host.log()
     );
 }
 

@@ -147,12 +147,15 @@ impl Publisher {
                         "exchange `{exchange}` does not exist (and declare_exchanges is off)"
                     )));
                 }
-                Err(e) if connection.status().connected() => {
-                    return Err(Failure::Permanent(format!(
-                        "cannot declare exchange `{exchange}`: {e}"
+                // A refusal (no configure permission, an exchange of
+                // another type) is for the operator to fix: the batch waits
+                // and is tried again with the outage alarm, rather than
+                // being dropped.
+                Err(e) => {
+                    return Err(Failure::Connection(format!(
+                        "cannot declare exchange `{exchange}` (retrying): {e}"
                     )));
                 }
-                Err(e) => return Err(Failure::Connection(e.to_string())),
             }
         }
         let decision = match &mut self.key_queues {
