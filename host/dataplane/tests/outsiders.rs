@@ -121,8 +121,16 @@ async fn kcat_reads_the_kafka_binding() {
     assert_eq!(v["data"]["status"], "down");
 }
 
+/// Reads `n` messages of a queue with pika and decodes each with the
+/// CloudEvents Python SDK: `ce-` headers with its RabbitMQ binding,
+/// `cloudEvents:` headers with its AMQP binding, structured mode as JSON.
 const PIKA_CONSUMER: &str = r#"
 import json, sys, time, pika
+try:
+    from cloudevents.core.bindings import amqp, rabbitmq
+    from cloudevents.core.formats.json import JSONFormat
+except ImportError as e:
+    sys.exit("the CloudEvents Python SDK is required (pip install cloudevents): %r" % e)
 port, queue, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 conn = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', port, '/', pika.PlainCredentials('guest', 'guest')))
 ch = conn.channel()
@@ -135,10 +143,17 @@ while len(out) < n and time.time() < deadline:
     headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (props.headers or {}).items()}
     if (props.content_type or '').startswith('application/cloudevents+json'):
         event = json.loads(body)
+        event['_binding'] = 'structured'
     else:
-        event = {k.split(':', 1)[-1].split('_', 1)[-1] if k.startswith('cloudEvents') else k: v for k, v in headers.items()}
-        event['datacontenttype'] = props.content_type
-        event['data'] = json.loads(body)
+        if any(k.lower().startswith('ce-') for k in headers):
+            ce = rabbitmq.from_binary(rabbitmq.RabbitMQMessage(headers=headers, content_type=props.content_type, body=body), JSONFormat())
+            binding = 'rabbitmq'
+        else:
+            ce = amqp.from_binary(amqp.AMQPMessage(properties={'content-type': props.content_type}, application_properties=headers, application_data=body), JSONFormat())
+            binding = 'amqp'
+        event = {k: (v.isoformat() if hasattr(v, 'isoformat') else v) for k, v in ce.get_attributes().items()}
+        event['data'] = ce.get_data()
+        event['_binding'] = binding
     event['_routing_key'] = method.routing_key
     event['_exchange'] = method.exchange
     out.append(event)
@@ -170,11 +185,16 @@ async fn pika_reads_the_amqp_binding_on_a_kytos_style_exchange() {
         ("routing_key", "{category}.{type}"),
     ]);
     let binary = Codec::new(Binding::Amqp, &config).unwrap();
-    let mut structured_cfg = config.clone();
-    structured_cfg.push(("mode".into(), "structured".into()));
-    let structured = Codec::new(Binding::Amqp, &structured_cfg).unwrap();
+    let with = |key: &str, value: &str| {
+        let mut c = config.clone();
+        c.push((key.into(), value.into()));
+        Codec::new(Binding::Amqp, &c).unwrap()
+    };
+    let amqp10 = with("header_prefix", "cloudEvents:");
+    let structured = with("mode", "structured");
     let messages = vec![
         binary.encode(&kytos_event("b-1")).unwrap(),
+        amqp10.encode(&kytos_event("a-1")).unwrap(),
         structured.encode(&kytos_event("s-1")).unwrap(),
     ];
     let broker = AmqpBrokerConfig::new("127.0.0.1", port);
@@ -189,7 +209,7 @@ async fn pika_reads_the_amqp_binding_on_a_kytos_style_exchange() {
     assert!(outcomes.iter().all(Outcome::is_confirmed), "{outcomes:?}");
 
     let out = python
-        .args(["-c", PIKA_CONSUMER, &port.to_string(), &queue, "2"])
+        .args(["-c", PIKA_CONSUMER, &port.to_string(), &queue, "3"])
         .output()
         .unwrap();
     assert!(
@@ -199,9 +219,14 @@ async fn pika_reads_the_amqp_binding_on_a_kytos_style_exchange() {
     );
     let events: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let events = events.as_array().unwrap();
-    assert_eq!(events.len(), 2, "{events:?}");
-    for (e, id) in events.iter().zip(["b-1", "s-1"]) {
+    assert_eq!(events.len(), 3, "{events:?}");
+    for (e, (id, binding)) in
+        events
+            .iter()
+            .zip([("b-1", "rabbitmq"), ("a-1", "amqp"), ("s-1", "structured")])
+    {
         assert_eq!(e["id"], id, "{e}");
+        assert_eq!(e["_binding"], binding, "{e}");
         assert_eq!(e["specversion"], "1.0");
         assert_eq!(e["type"], "kytos/topology.link_down");
         assert_eq!(e["category"], "operational");

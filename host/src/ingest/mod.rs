@@ -90,6 +90,8 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Answers are small and written once: no reason to wait for ACKs.
+        let _ = stream.set_nodelay(true);
         let ingest = ingest.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
