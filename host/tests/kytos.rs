@@ -12,283 +12,19 @@ mod common;
 #[path = "kytos/mod.rs"]
 mod kytos;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Host, free_port, write_config};
-use kytos::Kytos;
+use common::Host;
+use kytos::controller::{self, Kytos};
+use kytos::rabbit::{EXCHANGE_EXISTS, Exchanges, FLOW_READER, Queues, User, drain, rabbitmqctl};
+use kytos::setup::{
+    DPID_A, DPID_B, Ep038, common_unique, distinct_seqs, ep038_host, link, uuid_like,
+};
 use serde_json::{Value, json};
-
-const INSTALL: &str = "pip install aio-pika cloudevents (and a RabbitMQ on 127.0.0.1:5672, guest/guest: apt-get install rabbitmq-server)";
-
-/// argv: admin exchange, operational exchange, queue prefix. Declares the
-/// exchanges (topic, durable) and three queues: `op` bound with
-/// `operational.kytos/topology.*`, `admin` with `administrative.#`, `all`
-/// with `#` on both; prints READY, then one JSON line per message.
-const CONSUMER: &str = r##"
-import asyncio, json, sys
-try:
-    import aio_pika
-    from cloudevents.core.bindings import rabbitmq
-    from cloudevents.core.formats.json import JSONFormat
-except ImportError as e:
-    sys.exit("missing Python module: %r" % e)
-
-admin_x, op_x, prefix = sys.argv[1:4]
-
-def text(v):
-    return v.decode() if isinstance(v, (bytes, bytearray)) else str(v)
-
-async def main():
-    try:
-        conn = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
-    except Exception as e:
-        sys.exit("RabbitMQ at 127.0.0.1:5672 (guest/guest) is required: %r" % e)
-    ch = await conn.channel()
-    admin = await ch.declare_exchange(admin_x, aio_pika.ExchangeType.TOPIC, durable=True)
-    op = await ch.declare_exchange(op_x, aio_pika.ExchangeType.TOPIC, durable=True)
-    queues = {}
-    for name, bindings in (("op", [(op, "operational.kytos/topology.*")]),
-                           ("admin", [(admin, "administrative.#")]),
-                           ("all", [(admin, "#"), (op, "#")])):
-        q = await ch.declare_queue(prefix + "-" + name, exclusive=True)
-        for x, key in bindings:
-            await q.bind(x, key)
-        queues[name] = q
-    print("READY", flush=True)
-
-    async def consume(name, q):
-        async with q.iterator() as it:
-            async for m in it:
-                async with m.process():
-                    headers = {k: text(v) for k, v in (m.headers or {}).items()}
-                    event = rabbitmq.from_binary(
-                        rabbitmq.RabbitMQMessage(headers=headers, content_type=m.content_type, body=m.body),
-                        JSONFormat())
-                    a = event.get_attributes()
-                    print(json.dumps({
-                        "queue": name, "exchange": m.exchange, "routing_key": m.routing_key,
-                        "type": a.get("type"), "id": a.get("id"), "source": a.get("source"),
-                        "subject": a.get("subject"), "dpid": a.get("dpid"),
-                        "category": a.get("category"), "has_time": a.get("time") is not None,
-                        "data": event.get_data()}), flush=True)
-
-    await asyncio.gather(*(consume(n, q) for n, q in queues.items()))
-
-asyncio.run(main())
-"##;
-
-/// A consumer process whose JSON lines arrive on a channel.
-struct Consumer {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Consumer {
-    fn start(admin: &str, operational: &str, prefix: &str) -> Consumer {
-        let mut child = Command::new("python3")
-            .args(["-c", CONSUMER, admin, operational, prefix])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let ready = lines.recv_timeout(Duration::from_secs(30));
-        assert_eq!(
-            ready.as_deref(),
-            Ok("READY"),
-            "the aio-pika consumer did not start ({INSTALL})"
-        );
-        Consumer { child, lines }
-    }
-
-    /// Messages until `done` says so (or `within` passed), then whatever
-    /// else arrives in the following `quiet`.
-    fn collect(
-        &self,
-        within: Duration,
-        quiet: Duration,
-        done: impl Fn(&[Value]) -> bool,
-    ) -> Vec<Value> {
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + within;
-        while !done(&seen) && Instant::now() < deadline {
-            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                seen.push(serde_json::from_str(&line).unwrap());
-            }
-        }
-        while let Ok(line) = self.lines.recv_timeout(quiet) {
-            seen.push(serde_json::from_str(&line).unwrap());
-        }
-        seen
-    }
-}
-
-/// Deletes the run's exchanges however the test ends.
-struct Exchanges(Vec<String>);
-
-impl Drop for Exchanges {
-    fn drop(&mut self) {
-        let script = "import sys, pika\nc = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', 5672))\nfor x in sys.argv[1:]:\n    c.channel().exchange_delete(x)\nc.close()\n";
-        let _ = Command::new("python3")
-            .args(["-c", script])
-            .args(&self.0)
-            .status();
-    }
-}
-
-/// An `fnaa serve` with the ingestion listener, an outbox and the EP038
-/// pipeline to RabbitMQ; returns the host, the ingestion URL and the
-/// token file.
-fn ep038_host(
-    dir: &Path,
-    admin: &str,
-    operational: &str,
-    sink_amqp: &str,
-    (username, password): (&str, &str),
-    topology_flow: Option<&str>,
-) -> (Host, String, std::path::PathBuf) {
-    let (fnap_port, dns_port, mqtt_port, ingest_port) =
-        (free_port(), free_port(), free_port(), free_port());
-    let token_file = dir.join("ingest.token");
-    std::fs::write(&token_file, "kytos-secret-token\n").unwrap();
-    let extra = format!(
-        r#"
-[flows]
-broker = "rabbit"
-
-[brokers.connections.inbox]
-type = "outbox"
-path = "{dir}/inbox.redb"
-
-[brokers.connections.rabbit]
-type = "amqp"
-host = "127.0.0.1"
-port = 5672
-username = "{username}"
-password = "{password}"
-
-[ingest]
-listen = "127.0.0.1:{ingest_port}"
-outbox = "inbox"
-topics = ["kytos"]
-token_file = "{token}"
-
-[[pipelines]]
-name = "kytos-ep038"
-source = {{ broker = "inbox", outbox = {{ topics = ["kytos"] }} }}
-processors = [{{ plugin = "classifier", config = {{ admin_exchange = "{admin}", operational_exchange = "{operational}" }} }}]
-sink = {{ broker = "rabbit", connector_config = {{ destination = "{{exchange}}", routing_key = "{{category}}.{{type}}" }}, amqp = {{ {sink_amqp} }} }}
-"#,
-        dir = dir.display(),
-        token = token_file.display(),
-    );
-    // The same events, classified, into a flow of the host: a second
-    // consumer of the outbox topic, whose sink is the flow's exchange.
-    let extra = match topology_flow {
-        Some(flow) => format!(
-            r#"{extra}
-[[pipelines]]
-name = "kytos-topology-flow"
-source = {{ broker = "inbox", outbox = {{ topics = ["kytos"], consumer = "topology-flow" }} }}
-processors = [{{ plugin = "classifier" }}]
-sink = {{ broker = "rabbit", connector_config = {{ routing_key = "{{category}}.{{type}}" }}, amqp = {{ exchange = "{flow}", mandatory = false }} }}
-"#
-        ),
-        None => extra,
-    };
-    let config = write_config(dir, fnap_port, dns_port, mqtt_port, &extra);
-    if let Some(flow) = topology_flow {
-        let namespace = flow.split_once('.').map_or(flow, |(_, rest)| rest);
-        common::add_user(&config, "test", "test", namespace);
-    }
-    let host = Host::start(dir, &config, fnap_port);
-    let url = format!("http://127.0.0.1:{ingest_port}/events/kytos");
-    (host, url, token_file)
-}
-
-fn link(name: &str, a: &str, b: &str) -> Value {
-    json!({ "name": name, "link": [a, 1, b, 1], "reason": "test" })
-}
-
-const DPID_A: &str = "00:00:00:00:00:00:00:0a";
-const DPID_B: &str = "00:00:00:00:00:00:00:0b";
-
-/// One run's exchanges, consumer, host and directory.
-struct Ep038 {
-    run: String,
-    consumer: Consumer,
-    host: Host,
-    url: String,
-    token: std::path::PathBuf,
-    _exchanges: Exchanges,
-    dir: tempfile::TempDir,
-}
-
-impl Ep038 {
-    /// The consumer first (its exchanges exist before anything is
-    /// published), then the host, whose AMQP sink takes the settings
-    /// `sink_amqp` makes of the run's name.
-    fn start(tag: &str, sink_amqp: impl Fn(&str) -> String) -> Ep038 {
-        let run = common_unique(tag);
-        let (admin, operational) = (
-            format!("{run}.admin_events"),
-            format!("{run}.operational_events"),
-        );
-        let exchanges = Exchanges(vec![admin.clone(), operational.clone()]);
-        let consumer = Consumer::start(&admin, &operational, &run);
-        let dir = tempfile::tempdir().unwrap();
-        let (host, url, token) = ep038_host(
-            dir.path(),
-            &admin,
-            &operational,
-            &sink_amqp(&run),
-            ("guest", "guest"),
-            None,
-        );
-        Ep038 {
-            run,
-            consumer,
-            host,
-            url,
-            token,
-            _exchanges: exchanges,
-            dir,
-        }
-    }
-
-    fn admin(&self) -> String {
-        format!("{}.admin_events", self.run)
-    }
-
-    fn operational(&self) -> String {
-        format!("{}.operational_events", self.run)
-    }
-
-    /// A controller whose NApp posts to the host, with `env` settings.
-    fn controller(&self, env: &[(&str, &str)]) -> Kytos {
-        Kytos::start(self.dir.path(), &self.url, &self.token, env)
-    }
-}
 
 #[test]
 fn ep038_events_arrive_classified_on_their_exchanges_and_sdks_read_them() {
@@ -427,71 +163,6 @@ fn every_event_the_ingestion_accepted_is_delivered_after_the_host_is_killed() {
     );
 }
 
-/// seq -> times seen on `queue`.
-fn distinct_seqs(seen: &[Value], queue: &str) -> BTreeMap<u64, usize> {
-    let mut seqs = BTreeMap::new();
-    for m in seen.iter().filter(|m| m["queue"] == queue) {
-        if let Some(seq) = m["data"]["seq"].as_u64() {
-            *seqs.entry(seq).or_insert(0) += 1;
-        }
-    }
-    seqs
-}
-
-fn uuid_like(id: &str) {
-    assert_eq!(id.len(), 36, "not a uuid: {id}");
-    assert_eq!(id.matches('-').count(), 4, "not a uuid: {id}");
-}
-
-fn common_unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-/// argv: queues. Reads every message waiting in each (basic_get until
-/// empty) and prints one line per queue: the `ce-type`s of its messages.
-const DRAIN: &str = r#"
-import sys, pika
-c = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', 5672))
-ch = c.channel()
-for q in sys.argv[1:]:
-    types = []
-    while True:
-        method, props, body = ch.basic_get(q, auto_ack=True)
-        if method is None:
-            break
-        h = props.headers or {}
-        t = h.get('ce-type')
-        types.append((t.decode() if isinstance(t, bytes) else t) + '@' + str(h.get('ce-subject'))[:8])
-    print(' '.join(types))
-c.close()
-"#;
-
-/// Deletes the run's queues however the test ends.
-struct Queues(Vec<String>);
-
-impl Drop for Queues {
-    fn drop(&mut self) {
-        let script = "import sys, pika\nc = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', 5672))\nfor q in sys.argv[1:]:\n    c.channel().queue_delete(q)\nc.close()\n";
-        let _ = Command::new("python3")
-            .args(["-c", script])
-            .args(&self.0)
-            .status();
-    }
-}
-
-fn drain(queues: &[String]) -> Vec<String> {
-    let out = common::python(
-        "reading the link queues",
-        DRAIN,
-        &queues.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    out.lines().map(str::to_owned).collect()
-}
-
 #[test]
 fn each_link_gets_its_queue_and_repeats_wait_until_the_previous_is_consumed() {
     let t = Ep038::start("ep038-links", |run| {
@@ -576,39 +247,6 @@ fn each_link_gets_its_queue_and_repeats_wait_until_the_previous_is_consumed() {
     );
 }
 
-fn rabbitmqctl(args: &[&str]) {
-    let out = Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .expect("rabbitmqctl runs (the RabbitMQ node's own tool; run the tests as root)");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Removes the run's RabbitMQ user however the test ends.
-struct User(String);
-
-impl Drop for User {
-    fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl")
-            .args(["delete_user", &self.0])
-            .output();
-    }
-}
-
-const EXCHANGE_EXISTS: &str = r#"
-import sys, pika
-c = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', 5672))
-try:
-    c.channel().exchange_declare(sys.argv[1], 'topic', passive=True)
-    print('yes')
-except pika.exceptions.ChannelClosedByBroker:
-    print('no')
-"#;
-
 #[test]
 fn an_exchange_the_sink_may_not_create_is_an_alarm_retried_until_allowed() {
     let run = common_unique("ep038-perm");
@@ -628,6 +266,7 @@ fn an_exchange_the_sink_may_not_create_is_an_alarm_retried_until_allowed() {
         &operational,
         "",
         (&user.0, "secret-pw"),
+        5672,
         None,
     );
     let controller = Kytos::start(dir.path(), &url, &token, &[]);
@@ -665,29 +304,6 @@ fn an_exchange_the_sink_may_not_create_is_an_alarm_retried_until_allowed() {
     assert!(host.log().contains("is reachable again"), "{}", host.log());
 }
 
-/// argv: exchange, queue, count. Declares `queue` bound with `#` to the
-/// exchange, prints READY, then, once `count` messages arrived (or 60 s
-/// passed), their `ce-category` and `ce-type`.
-const FLOW_READER: &str = r#"
-import sys, time, pika
-exchange, queue, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-c = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', 5672))
-ch = c.channel()
-ch.queue_declare(queue, exclusive=True)
-ch.queue_bind(queue, exchange, routing_key='#')
-print('READY', flush=True)
-seen, deadline = [], time.time() + 60
-while len(seen) < count and time.time() < deadline:
-    method, props, body = ch.basic_get(queue, auto_ack=True)
-    if method is None:
-        time.sleep(0.1)
-        continue
-    h = props.headers or {}
-    text = lambda v: v.decode() if isinstance(v, bytes) else str(v)
-    seen.append('%s %s' % (text(h.get('ce-category')), text(h.get('ce-type'))))
-print('\n'.join(seen), flush=True)
-"#;
-
 #[test]
 fn the_topology_is_a_flow_described_and_subscribed_to_over_fnap() {
     let run = common_unique("ep038-flow").replace('-', "x");
@@ -710,6 +326,7 @@ fn the_topology_is_a_flow_described_and_subscribed_to_over_fnap() {
         &operational,
         "",
         ("guest", "guest"),
+        5672,
         Some(&flow),
     );
     let mut fnap = host.session("test", "test");
@@ -755,9 +372,97 @@ fn the_topology_is_a_flow_described_and_subscribed_to_over_fnap() {
     );
 }
 
+/// argv: port, exchange, queue. Declares the durable topic exchange and a
+/// durable queue bound with `#`.
+const DURABLE_QUEUE: &str = r#"
+import sys, pika
+c = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', int(sys.argv[1])))
+ch = c.channel()
+ch.exchange_declare(sys.argv[2], 'topic', durable=True)
+ch.queue_declare(sys.argv[3], durable=True)
+ch.queue_bind(sys.argv[3], sys.argv[2], routing_key='#')
+c.close()
+"#;
+
+/// argv: port, queue, count. Reads until `count` distinct `seq`s (or 90 s)
+/// and prints them.
+const SEQ_READER: &str = r#"
+import json, sys, time, pika
+c = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', int(sys.argv[1])))
+ch = c.channel()
+seqs, deadline = set(), time.time() + 90
+while len(seqs) < int(sys.argv[3]) and time.time() < deadline:
+    method, props, body = ch.basic_get(sys.argv[2], auto_ack=True)
+    if method is None:
+        time.sleep(0.1)
+        continue
+    seqs.add(json.loads(body)['seq'])
+print(' '.join(str(s) for s in sorted(seqs)))
+"#;
+
+#[test]
+fn a_rabbitmq_outage_is_an_alarm_and_everything_arrives_after_it() {
+    let mut node = kytos::node::rabbitmq::RabbitNode::start();
+    let port = node.port.to_string();
+    let run = common_unique("ep038-outage");
+    let (admin, operational) = (
+        format!("{run}.admin_events"),
+        format!("{run}.operational_events"),
+    );
+    let queue = format!("{run}-op");
+    common::python(
+        "declaring the durable queue",
+        DURABLE_QUEUE,
+        &[&port, &operational, &queue],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (host, url, token) = ep038_host(
+        dir.path(),
+        &admin,
+        &operational,
+        "",
+        ("guest", "guest"),
+        node.port,
+        None,
+    );
+    let controller = Kytos::start(dir.path(), &url, &token, &[]);
+    let burst = |from: u64| {
+        let specs: Vec<Value> = (from..from + 20)
+            .map(|seq| json!({ "name": "kytos/topology.link_down", "content": { "seq": seq } }))
+            .collect();
+        controller.emit(&Value::Array(specs));
+    };
+    burst(0);
+    std::thread::sleep(Duration::from_secs(2));
+    node.stop();
+    // The controller goes on while the broker is down for 30 s: the host
+    // takes the events into its outbox and its sink retries.
+    burst(20);
+    std::thread::sleep(Duration::from_secs(15));
+    burst(40);
+    std::thread::sleep(Duration::from_secs(15));
+    assert!(
+        host.log().contains("ALARM:"),
+        "no alarm for the outage:\n{}",
+        host.log()
+    );
+    node.restart();
+    let got = common::python("reading the queue", SEQ_READER, &[&port, &queue, "60"]);
+    let expected: Vec<String> = (0..60).map(|s| s.to_string()).collect();
+    assert_eq!(got, expected.join(" "), "fnaa:\n{}", host.log());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !host.log().contains("is reachable again") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(host.log().contains("is reachable again"), "{}", host.log());
+    // The controller never noticed: its NApp delivered to the host
+    // throughout.
+    assert!(!controller.log().contains("ALARM"), "{}", controller.log());
+}
+
 #[test]
 fn the_napp_unit_tests_pass() {
-    let out = Command::new(kytos::python())
+    let out = Command::new(controller::python())
         .args(["-m", "unittest", "discover", "-v", "-s"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kytos/tests"))
         .output()
