@@ -119,12 +119,7 @@ fn every_event_the_ingestion_accepted_is_delivered_after_the_host_is_killed() {
         ("FNAA_RETRY_INTERVAL", "0.2"),
         ("FNAA_MAX_RETRY_INTERVAL", "0.5"),
     ]);
-    let burst = |from: usize| {
-        let specs: Vec<Value> = (from..from + 100)
-            .map(|seq| json!({ "name": "kytos/topology.link_up", "content": { "seq": seq } }))
-            .collect();
-        controller.emit(&Value::Array(specs));
-    };
+    let burst = |from: u64| controller.emit_numbered("kytos/topology.link_up", from..from + 100);
     burst(0);
     std::thread::sleep(Duration::from_millis(300));
     // Killed while the controller keeps emitting: the NApp holds what the
@@ -426,12 +421,7 @@ fn a_rabbitmq_outage_is_an_alarm_and_everything_arrives_after_it() {
         None,
     );
     let controller = Kytos::start(dir.path(), &url, &token, &[]);
-    let burst = |from: u64| {
-        let specs: Vec<Value> = (from..from + 20)
-            .map(|seq| json!({ "name": "kytos/topology.link_down", "content": { "seq": seq } }))
-            .collect();
-        controller.emit(&Value::Array(specs));
-    };
+    let burst = |from: u64| controller.emit_numbered("kytos/topology.link_down", from..from + 20);
     burst(0);
     std::thread::sleep(Duration::from_secs(2));
     node.stop();

@@ -193,6 +193,15 @@ impl Kytos {
         assert_eq!(status, 200, "emit: {answer}\n{}", self.log());
     }
 
+    /// Emits one `name` event per number of `seqs`, with content
+    /// `{"seq": n}` (the readers count them).
+    pub fn emit_numbered(&self, name: &str, seqs: std::ops::Range<u64>) {
+        let specs: Vec<serde_json::Value> = seqs
+            .map(|seq| serde_json::json!({ "name": name, "content": { "seq": seq } }))
+            .collect();
+        self.emit(&serde_json::Value::Array(specs));
+    }
+
     /// What the controller logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
