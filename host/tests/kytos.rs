@@ -8,6 +8,10 @@
 //! Python SDK's RabbitMQ binding.
 #![allow(clippy::unwrap_used)]
 
+/// The data-plane tests' brokers: a RabbitMQ node and a tansu of the
+/// test's own.
+#[path = "../dataplane/tests/common/mod.rs"]
+mod brokers;
 mod common;
 #[path = "kytos/mod.rs"]
 mod kytos;
@@ -22,7 +26,7 @@ use common::Host;
 use kytos::controller::{self, Kytos};
 use kytos::rabbit::{EXCHANGE_EXISTS, Exchanges, FLOW_READER, Queues, User, drain, rabbitmqctl};
 use kytos::setup::{
-    DPID_A, DPID_B, Ep038, common_unique, distinct_seqs, ep038_host, link, uuid_like,
+    DPID_A, DPID_B, Ep038, SinkBroker, common_unique, distinct_seqs, ep038_host, link, uuid_like,
 };
 use serde_json::{Value, json};
 
@@ -259,9 +263,11 @@ fn an_exchange_the_sink_may_not_create_is_an_alarm_retried_until_allowed() {
         dir.path(),
         &admin,
         &operational,
-        "",
-        (&user.0, "secret-pw"),
-        5672,
+        SinkBroker::Rabbit {
+            port: 5672,
+            user: (&user.0, "secret-pw"),
+            amqp: "",
+        },
         None,
     );
     let controller = Kytos::start(dir.path(), &url, &token, &[]);
@@ -319,9 +325,7 @@ fn the_topology_is_a_flow_described_and_subscribed_to_over_fnap() {
         dir.path(),
         &admin,
         &operational,
-        "",
-        ("guest", "guest"),
-        5672,
+        SinkBroker::rabbit(""),
         Some(&flow),
     );
     let mut fnap = host.session("test", "test");
@@ -397,7 +401,7 @@ print(' '.join(str(s) for s in sorted(seqs)))
 
 #[test]
 fn a_rabbitmq_outage_is_an_alarm_and_everything_arrives_after_it() {
-    let mut node = kytos::node::rabbitmq::RabbitNode::start();
+    let mut node = brokers::rabbitmq::RabbitNode::start();
     let port = node.port.to_string();
     let run = common_unique("ep038-outage");
     let (admin, operational) = (
@@ -415,9 +419,11 @@ fn a_rabbitmq_outage_is_an_alarm_and_everything_arrives_after_it() {
         dir.path(),
         &admin,
         &operational,
-        "",
-        ("guest", "guest"),
-        node.port,
+        SinkBroker::Rabbit {
+            port: node.port,
+            user: ("guest", "guest"),
+            amqp: "",
+        },
         None,
     );
     let controller = Kytos::start(dir.path(), &url, &token, &[]);
@@ -448,6 +454,91 @@ fn a_rabbitmq_outage_is_an_alarm_and_everything_arrives_after_it() {
     // The controller never noticed: its NApp delivered to the host
     // throughout.
     assert!(!controller.log().contains("ALARM"), "{}", controller.log());
+}
+
+/// The ids of the `ce_type` headers of every message of `topics` (from
+/// their beginning, without a consumer group), once `count` arrived or
+/// 60 s passed: (topic, type).
+fn kafka_types(bootstrap: &str, topics: &[&str], count: usize) -> Vec<(String, String)> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::message::{Headers as _, Message as _};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "kytos-test-reader-never-commits")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "50")
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    for topic in topics {
+        partitions
+            .add_partition_offset(topic, 0, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&partitions).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < count && Instant::now() < deadline {
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let ty = message
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == "ce_type"))
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        seen.push((message.topic().to_owned(), ty));
+    }
+    seen
+}
+
+#[test]
+fn the_same_napp_and_classifier_publish_to_kafka() {
+    use fnaa_dataplane::transport::kafka::{KafkaAdmin, KafkaBrokerConfig};
+    let tansu = brokers::Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    let run = common_unique("ep038-kafka");
+    let (admin, operational) = (
+        format!("{run}.admin_events"),
+        format!("{run}.operational_events"),
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let kafka = KafkaAdmin::new(&KafkaBrokerConfig::new(&bootstrap)).unwrap();
+        kafka.create_topic(&admin, 1, 1).await.unwrap();
+        kafka.create_topic(&operational, 1, 1).await.unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (host, url, token) = ep038_host(
+        dir.path(),
+        &admin,
+        &operational,
+        SinkBroker::Kafka {
+            bootstrap: &bootstrap,
+        },
+        None,
+    );
+    let controller = Kytos::start(dir.path(), &url, &token, &[]);
+    controller.emit(&json!([
+        { "name": "kytos/topology.switch.enabled", "dpid": DPID_A },
+        link("kytos/topology.link_up", DPID_A, DPID_B),
+        { "name": "kytos/topology.switches.metadata.added", "content": {} },
+        link("kytos/topology.link_down", DPID_A, DPID_B),
+    ]));
+    let mut seen = kafka_types(&bootstrap, &[&admin, &operational], 3);
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (admin.clone(), "kytos/topology.switch.enabled".to_owned()),
+            (operational.clone(), "kytos/topology.link_down".to_owned()),
+            (operational.clone(), "kytos/topology.link_up".to_owned()),
+        ],
+        "fnaa:\n{}",
+        host.log()
+    );
 }
 
 #[test]

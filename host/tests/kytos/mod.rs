@@ -2,6 +2,5 @@
 //! consumers and helpers, and the host set-up.
 
 pub mod controller;
-pub mod node;
 pub mod rabbit;
 pub mod setup;

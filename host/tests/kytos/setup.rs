@@ -11,18 +11,58 @@ use super::controller::Kytos;
 use super::rabbit::{Consumer, Exchanges};
 use crate::common::{self, Host, free_port, write_config};
 
+/// Where the EP038 pipeline publishes.
+pub enum SinkBroker<'a> {
+    /// RabbitMQ on 127.0.0.1:`port` as `user`, with the sink's `amqp`
+    /// settings (the exchanges are the classifier's).
+    Rabbit {
+        port: u16,
+        user: (&'a str, &'a str),
+        amqp: &'a str,
+    },
+    /// A Kafka-protocol broker: one topic per exchange name.
+    Kafka { bootstrap: &'a str },
+}
+
+impl<'a> SinkBroker<'a> {
+    /// The shared RabbitMQ as guest.
+    pub fn rabbit(amqp: &'a str) -> SinkBroker<'a> {
+        SinkBroker::Rabbit {
+            port: 5672,
+            user: ("guest", "guest"),
+            amqp,
+        }
+    }
+}
+
 /// An `fnaa serve` with the ingestion listener, an outbox and the EP038
-/// pipeline to RabbitMQ; returns the host, the ingestion URL and the
-/// token file.
+/// pipeline to `sink` (its flows on RabbitMQ); returns the host, the
+/// ingestion URL and the token file.
 pub fn ep038_host(
     dir: &Path,
     admin: &str,
     operational: &str,
-    sink_amqp: &str,
-    (username, password): (&str, &str),
-    rabbit_port: u16,
+    sink: SinkBroker,
     topology_flow: Option<&str>,
 ) -> (Host, String, std::path::PathBuf) {
+    let ((username, password), rabbit_port) = match sink {
+        SinkBroker::Rabbit { port, user, .. } => (user, port),
+        SinkBroker::Kafka { .. } => (("guest", "guest"), 5672),
+    };
+    let (sink_broker, sink_line) = match sink {
+        SinkBroker::Rabbit { amqp, .. } => (
+            String::new(),
+            format!(
+                r#"{{ broker = "rabbit", connector_config = {{ destination = "{{exchange}}", routing_key = "{{category}}.{{type}}" }}, amqp = {{ {amqp} }} }}"#
+            ),
+        ),
+        SinkBroker::Kafka { bootstrap } => (
+            format!(
+                "[brokers.connections.kafka]\ntype = \"kafka\"\nbootstrap_servers = \"{bootstrap}\"\n"
+            ),
+            r#"{ broker = "kafka", connector_config = { destination = "{exchange}" } }"#.to_owned(),
+        ),
+    };
     let (fnap_port, dns_port, mqtt_port, ingest_port) =
         (free_port(), free_port(), free_port(), free_port());
     let token_file = dir.join("ingest.token");
@@ -43,6 +83,7 @@ port = {rabbit_port}
 username = "{username}"
 password = "{password}"
 
+{sink_broker}
 [ingest]
 listen = "127.0.0.1:{ingest_port}"
 outbox = "inbox"
@@ -53,7 +94,7 @@ token_file = "{token}"
 name = "kytos-ep038"
 source = {{ broker = "inbox", outbox = {{ topics = ["kytos"] }} }}
 processors = [{{ plugin = "classifier", config = {{ admin_exchange = "{admin}", operational_exchange = "{operational}" }} }}]
-sink = {{ broker = "rabbit", connector_config = {{ destination = "{{exchange}}", routing_key = "{{category}}.{{type}}" }}, amqp = {{ {sink_amqp} }} }}
+sink = {sink_line}
 "#,
         dir = dir.display(),
         token = token_file.display(),
@@ -113,13 +154,12 @@ impl Ep038 {
         let exchanges = Exchanges(vec![admin.clone(), operational.clone()]);
         let consumer = Consumer::start(&admin, &operational, &run);
         let dir = tempfile::tempdir().unwrap();
+        let amqp = sink_amqp(&run);
         let (host, url, token) = ep038_host(
             dir.path(),
             &admin,
             &operational,
-            &sink_amqp(&run),
-            ("guest", "guest"),
-            5672,
+            SinkBroker::rabbit(&amqp),
             None,
         );
         Ep038 {
