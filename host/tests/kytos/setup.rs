@@ -146,7 +146,7 @@ impl Ep038 {
     /// published), then the host, whose AMQP sink takes the settings
     /// `sink_amqp` makes of the run's name.
     pub fn start(tag: &str, sink_amqp: impl Fn(&str) -> String) -> Ep038 {
-        let run = common_unique(tag);
+        let run = crate::brokers::unique(tag);
         let (admin, operational) = (
             format!("{run}.admin_events"),
             format!("{run}.operational_events"),
@@ -201,12 +201,4 @@ pub fn distinct_seqs(seen: &[Value], queue: &str) -> BTreeMap<u64, usize> {
 pub fn uuid_like(id: &str) {
     assert_eq!(id.len(), 36, "not a uuid: {id}");
     assert_eq!(id.matches('-').count(), 4, "not a uuid: {id}");
-}
-
-pub fn common_unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
 }

@@ -178,8 +178,7 @@ impl Processor for Classifier {
         batch: Vec<Event>,
         out: &mut Outputs,
     ) -> Result<(), ProcessError> {
-        let output = self.output.clone();
-        let output = output.as_deref().unwrap_or_else(|| mirror_port(port));
+        let output = self.output.as_deref().unwrap_or_else(|| mirror_port(port));
         for (index, mut event) in batch.into_iter().enumerate() {
             let Some(class) = self.classify(&event) else {
                 continue;

@@ -60,6 +60,24 @@ impl EndpointContext {
     }
 }
 
+/// The one topic of a source of an in-process broker (memory, outbox),
+/// which reads exactly one.
+pub fn single_topic<'t>(
+    broker: &'static str,
+    topics: &'t [String],
+) -> Result<&'t str, TransportError> {
+    match topics {
+        [topic] => Ok(topic),
+        _ => Err(TransportError::Config {
+            broker,
+            reason: format!(
+                "a source on the {broker} broker reads exactly one topic, not {}",
+                topics.len()
+            ),
+        }),
+    }
+}
+
 /// The consumer state (Kafka consumer group, durable AMQP queue, JetStream
 /// durable consumer) pipeline `pipeline` keeps at a broker to resume where
 /// it stopped: `fnaa-<pipeline>`. Brokers with stricter naming rules clean

@@ -86,15 +86,7 @@ impl Broker for MemoryBrokerConfig {
     ) -> BrokerFuture<'a, Box<dyn Source>> {
         Box::pin(async move {
             let config: MemorySourceConfig = settings.require(BROKER, "source")?;
-            let [topic] = config.topics.as_slice() else {
-                return Err(TransportError::Config {
-                    broker: BROKER,
-                    reason: format!(
-                        "a memory source reads exactly one topic, not {}",
-                        config.topics.len()
-                    ),
-                });
-            };
+            let topic = crate::transport::broker::single_topic(BROKER, &config.topics)?;
             let consumer = config.consumer.unwrap_or_else(|| context.consumer());
             let source = MemorySource::new(self.broker().topic(topic), &consumer, context.delivery);
             Ok(Box::new(source) as Box<dyn Source>)

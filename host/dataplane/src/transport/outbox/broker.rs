@@ -47,21 +47,13 @@ impl Broker for OutboxBrokerConfig {
     ) -> BrokerFuture<'a, Box<dyn Source>> {
         Box::pin(async move {
             let config: OutboxSourceConfig = settings.require(BROKER, "source")?;
-            let [topic] = config.topics.as_slice() else {
-                return Err(TransportError::Config {
-                    broker: BROKER,
-                    reason: format!(
-                        "an outbox source reads exactly one topic, not {}",
-                        config.topics.len()
-                    ),
-                });
-            };
+            let topic = crate::transport::broker::single_topic(BROKER, &config.topics)?.to_owned();
             let outbox = self.open().map_err(config_error)?;
             let consumer = config.consumer.unwrap_or_else(|| context.consumer());
             let latest = context.delivery == DeliveryMode::Latest;
             let (joined, topic_name, name) = (outbox.clone(), topic.clone(), consumer.clone());
             let position = blocking(move || joined.join(&topic_name, &name, latest)).await?;
-            let source = OutboxSource::new(outbox, topic, &consumer, position, context.delivery);
+            let source = OutboxSource::new(outbox, &topic, &consumer, position, context.delivery);
             Ok(Box::new(source) as Box<dyn Source>)
         })
     }
