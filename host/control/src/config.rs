@@ -31,8 +31,14 @@ pub struct FnapConfig {
     /// Address of the cleartext listener (STARTTLS is offered on it when
     /// `tls` is set). FNAP has no well-known port: publish the port in the
     /// DNS SRV record of the agent. Remove the line and set `tls_listen`
-    /// only to accept TLS connections exclusively.
+    /// only to accept TLS connections exclusively. Default:
+    /// `127.0.0.1:61000`; an address off loopback needs `tls` (or
+    /// `allow_cleartext_off_loopback`).
     pub listen: Option<SocketAddr>,
+    /// Whether `listen` may be off loopback without `tls`, so that
+    /// passwords and events cross the network unencrypted (a lab, or a
+    /// network encrypted below FNAP). Off: the host refuses to start.
+    pub allow_cleartext_off_loopback: bool,
     /// Address of the implicit-TLS listener: the TLS handshake starts as
     /// soon as the TCP connection is open. Requires `tls`.
     pub tls_listen: Option<SocketAddr>,
@@ -91,7 +97,8 @@ pub struct FnapConfig {
 impl Default for FnapConfig {
     fn default() -> Self {
         FnapConfig {
-            listen: Some(SocketAddr::from(([0, 0, 0, 0], 61000))),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 61000))),
+            allow_cleartext_off_loopback: false,
             tls_listen: None,
             hostname: "localhost".to_owned(),
             tls: None,
@@ -114,6 +121,16 @@ impl Default for FnapConfig {
 }
 
 impl FnapConfig {
+    /// Why `listen` may not be used as configured: off loopback in clear
+    /// text without `allow_cleartext_off_loopback`.
+    pub fn cleartext_refusal(&self) -> Option<String> {
+        let address = self.listen?;
+        (self.tls.is_none() && !address.ip().is_loopback() && !self.allow_cleartext_off_loopback)
+            .then(|| format!(
+                "[fnap] listen = \"{address}\" without [fnap.tls] would carry passwords and events unencrypted over the network: set [fnap.tls], listen on 127.0.0.1, or set [fnap] allow_cleartext_off_loopback = true"
+            ))
+    }
+
     /// Whether PLAIN is accepted on a cleartext connection.
     pub fn plaintext_auth_allowed(&self) -> bool {
         self.allow_plaintext_auth.unwrap_or(self.tls.is_none())
@@ -150,8 +167,14 @@ pub struct TlsFiles {
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcConfig {
     /// Address of the gRPC listener; unset disables the API. It speaks TLS
-    /// only when `tls` is set, and clear text only otherwise.
+    /// only when `tls` is set, and clear text only otherwise. Default:
+    /// `127.0.0.1:50051`; an address off loopback needs `tls` (or
+    /// `allow_cleartext_off_loopback`).
     pub listen: Option<SocketAddr>,
+    /// Whether `listen` may be off loopback without `tls` (tokens and
+    /// passwords then cross the network unencrypted). Off: the host
+    /// refuses to start.
+    pub allow_cleartext_off_loopback: bool,
     /// File holding the operator token. A request carrying
     /// `authorization: Bearer <token>` acts as the operator (every
     /// namespace, user management); `authorization: Basic <base64
@@ -163,6 +186,13 @@ pub struct GrpcConfig {
     /// `RESOURCE_EXHAUSTED` until the window has passed, even with the
     /// right credentials.
     pub admin_token_file: Option<PathBuf>,
+    /// The Unix socket of the same API for commands on this machine
+    /// (`fnaa user`, `fnaa flows`, `fnaa processors`, `fnaa
+    /// subscriptions` while the host runs). Whoever opens it acts as the
+    /// operator, so it is created with mode 0600 and accepts only
+    /// processes of the host's own user (or root). Default: `fnaa.sock`
+    /// next to `[store] path`; `""` disables it.
+    pub socket: Option<PathBuf>,
     /// Certificate and private key of the listener (`[grpc.tls]`, the same
     /// two fields as `[fnap.tls]`, and may name the same files). Set: the
     /// listener accepts only TLS (with ALPN `h2`), clients connect to
@@ -170,12 +200,44 @@ pub struct GrpcConfig {
     pub tls: Option<TlsFiles>,
 }
 
+impl GrpcConfig {
+    /// Why `listen` may not be used as configured: off loopback in clear
+    /// text without `allow_cleartext_off_loopback`.
+    pub fn cleartext_refusal(&self) -> Option<String> {
+        let address = self.listen?;
+        (self.tls.is_none() && !address.ip().is_loopback() && !self.allow_cleartext_off_loopback)
+            .then(|| format!(
+                "[grpc] listen = \"{address}\" without [grpc.tls] would carry tokens and passwords unencrypted over the network: set [grpc.tls], listen on 127.0.0.1, or set [grpc] allow_cleartext_off_loopback = true"
+            ))
+    }
+}
+
 impl Default for GrpcConfig {
     fn default() -> Self {
         GrpcConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 50051))),
+            allow_cleartext_off_loopback: false,
             admin_token_file: None,
+            socket: None,
             tls: None,
+        }
+    }
+}
+
+impl ControlConfig {
+    /// Where the admin API's Unix socket is, unless disabled: `[grpc]
+    /// socket`, else `fnaa.sock` in the directory of the store file.
+    pub fn admin_socket(&self) -> Option<PathBuf> {
+        match &self.grpc.socket {
+            Some(path) if path.as_os_str().is_empty() => None,
+            Some(path) => Some(path.clone()),
+            None => Some(
+                self.store
+                    .path
+                    .parent()
+                    .map_or_else(PathBuf::new, PathBuf::from)
+                    .join("fnaa.sock"),
+            ),
         }
     }
 }

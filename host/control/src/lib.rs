@@ -47,6 +47,8 @@ pub enum ControlError {
     Fnap(#[from] ServerError),
     #[error("gRPC server: {0}")]
     Grpc(String),
+    #[error("admin socket: {0}")]
+    AdminSocket(#[from] grpc::socket::SocketError),
 }
 
 /// The running control plane: service, FNAP server, gRPC server.
@@ -54,6 +56,7 @@ pub struct ControlPlane {
     service: Arc<Service>,
     fnap: FnapServer,
     grpc: Option<grpc::GrpcServer>,
+    admin_socket: Option<grpc::socket::AdminSocket>,
     recovery: Recovery,
 }
 
@@ -75,17 +78,35 @@ impl ControlPlane {
         backends: Backends,
     ) -> Result<ControlPlane, ControlError> {
         let store = RedbStore::open(&config.store.path)?;
-        ControlPlane::start_with_store(config, Arc::new(store), backends, None).await
+        let socket = config.admin_socket();
+        ControlPlane::start_inner(config, Arc::new(store), backends, None, socket).await
     }
 
     /// Like [`ControlPlane::start`] with a store and, optionally, a TLS
     /// acceptor of the caller's for FNAP (instead of `[fnap.tls]`; the
-    /// gRPC listener always uses `[grpc.tls]`).
+    /// gRPC listener always uses `[grpc.tls]`). The admin socket is served
+    /// only where `[grpc] socket` names it (`[store] path` is not this
+    /// store's).
     pub async fn start_with_store(
         config: &ControlConfig,
         store: Arc<dyn Store>,
         backends: Backends,
         tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Result<ControlPlane, ControlError> {
+        let socket = config
+            .grpc
+            .socket
+            .clone()
+            .filter(|path| !path.as_os_str().is_empty());
+        ControlPlane::start_inner(config, store, backends, tls, socket).await
+    }
+
+    async fn start_inner(
+        config: &ControlConfig,
+        store: Arc<dyn Store>,
+        backends: Backends,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        socket: Option<std::path::PathBuf>,
     ) -> Result<ControlPlane, ControlError> {
         let policy = ServicePolicy {
             namespace_domains: config.fnap.namespace_domains.clone(),
@@ -116,16 +137,32 @@ impl ControlPlane {
         .await?;
         let grpc = match config.grpc.listen {
             Some(_) => Some(
-                grpc::GrpcServer::bind(&config.grpc, Arc::clone(&service), throttle)
+                grpc::GrpcServer::bind(&config.grpc, Arc::clone(&service), Arc::clone(&throttle))
                     .await
                     .map_err(ControlError::Grpc)?,
             ),
+            None => None,
+        };
+        let admin_socket = match socket {
+            Some(path) => {
+                match grpc::socket::AdminSocket::bind(&path, Arc::clone(&service), throttle).await {
+                    Ok(socket) => Some(socket),
+                    Err(error @ grpc::socket::SocketError::InUse(_)) => return Err(error.into()),
+                    // The host is whole without it; `fnaa user` etc. then
+                    // say no host runs.
+                    Err(error) => {
+                        tracing::warn!(%error, "admin socket unavailable: `fnaa user`, `fnaa flows` cannot reach this host; set [grpc] socket to a shorter or writable path");
+                        None
+                    }
+                }
+            }
             None => None,
         };
         Ok(ControlPlane {
             service,
             fnap,
             grpc,
+            admin_socket,
             recovery,
         })
     }
@@ -155,15 +192,27 @@ impl ControlPlane {
         self.grpc.as_ref().map(grpc::GrpcServer::local_addr)
     }
 
-    /// Serves until `shutdown` is cancelled, then shuts both servers down
+    /// Where the admin API's Unix socket is.
+    pub fn admin_socket(&self) -> Option<&std::path::Path> {
+        self.admin_socket
+            .as_ref()
+            .map(grpc::socket::AdminSocket::path)
+    }
+
+    /// Serves until `shutdown` is cancelled, then shuts the servers down
     /// gracefully.
     pub async fn run(self, shutdown: CancellationToken) {
         let fnap = self.fnap.run(shutdown.clone());
-        match self.grpc {
-            Some(grpc) => {
-                tokio::join!(fnap, grpc.run(shutdown));
+        let grpc = async {
+            if let Some(grpc) = self.grpc {
+                grpc.run(shutdown.clone()).await;
             }
-            None => fnap.await,
-        }
+        };
+        let socket = async {
+            if let Some(socket) = self.admin_socket {
+                socket.run(shutdown.clone()).await;
+            }
+        };
+        tokio::join!(fnap, grpc, socket);
     }
 }

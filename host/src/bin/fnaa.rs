@@ -28,22 +28,43 @@ enum Command {
     /// Checks and runs plugins offline.
     #[command(subcommand)]
     Plugin(cmd::plugin::PluginCommand),
-    /// Manages accounts in the store (while the host is stopped).
+    /// Manages accounts: on the running host through its admin socket,
+    /// else in its store file.
     User {
-        /// Configuration file whose `[store] path` to use.
+        /// Configuration file of the host (`[grpc] socket`, `[store] path`).
         #[arg(long, short, global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: cmd::user::UserCommand,
     },
-    /// Inspects the flows in the store (while the host is stopped).
+    /// Lists the flows (running host or store file, as `user`).
     Flows {
-        /// Configuration file whose `[store] path` to use.
+        /// Configuration file of the host.
         #[arg(long, short, global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: cmd::flows::FlowsCommand,
     },
+    /// Lists the processor instances, with their status and counts while
+    /// the host runs.
+    Processors {
+        /// Configuration file of the host.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cmd::processors::ProcessorsCommand,
+    },
+    /// Lists the subscriptions.
+    Subscriptions {
+        /// Configuration file of the host.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cmd::processors::SubscriptionsCommand,
+    },
+    /// Checks a configuration file.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +75,13 @@ fn main() -> ExitCode {
         Command::Plugin(command) => cmd::plugin::run(command),
         Command::User { config, command } => cmd::user::run(config.as_deref(), command),
         Command::Flows { config, command } => cmd::flows::run(config.as_deref(), command),
+        Command::Processors { config, command } => {
+            cmd::processors::run_processors(config.as_deref(), command)
+        }
+        Command::Subscriptions { config, command } => {
+            cmd::processors::run_subscriptions(config.as_deref(), command)
+        }
+        Command::Config(command) => cmd::config::run(command),
     };
     match result {
         Ok(code) => code,

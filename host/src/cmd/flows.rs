@@ -1,5 +1,5 @@
-//! `fnaa flows list`: the flows in the host's store (stopped host; on a
-//! running one use `flow list flows` or the gRPC API).
+//! `fnaa flows list`: the host's flows, from the running host or, when it
+//! is stopped, its store file.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Subcommand;
 use fnaa_control::names::DnsName;
-use fnaa_control::service::Principal;
+
+use super::admin::Admin;
 
 /// Flow inspection.
 #[derive(Debug, Subcommand)]
@@ -22,12 +23,8 @@ pub enum FlowsCommand {
 
 /// Runs a `fnaa flows` command.
 pub fn run(config: Option<&Path>, command: FlowsCommand) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start tokio")?;
-    runtime.block_on(async {
-        let service = super::user::offline_service(config)?;
+    super::block_on(async {
+        let mut admin = Admin::open(config).await?;
         match command {
             FlowsCommand::List { namespace } => {
                 let namespace = namespace
@@ -35,23 +32,25 @@ pub fn run(config: Option<&Path>, command: FlowsCommand) -> anyhow::Result<ExitC
                         DnsName::parse(&ns).with_context(|| format!("invalid namespace `{ns}`"))
                     })
                     .transpose()?;
-                for flow in service
-                    .list_flows(&Principal::Operator, namespace.as_ref())
-                    .await?
-                {
-                    let (kind, topic, servers) = match &flow.binding {
-                        Some(binding) => (
-                            binding.broker_type.as_str(),
-                            binding.topic.as_str(),
-                            binding.servers.join(","),
-                        ),
-                        None => ("-", "-", "-".to_owned()),
+                for flow in admin.list_flows(namespace.as_ref()).await? {
+                    let visibility = match flow.visibility() {
+                        fnaa_control::grpc::pb::Visibility::Public => "public",
+                        fnaa_control::grpc::pb::Visibility::Private => "private",
+                    };
+                    let or_dash = |text: &str| {
+                        if text.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            text.to_owned()
+                        }
                     };
                     println!(
-                        "{}\t{}\t{}\t{kind}\t{topic}\t{servers}",
+                        "{}\t{}\t{visibility}\t{}\t{}\t{}",
                         flow.name,
                         flow.owner,
-                        flow.visibility.as_str()
+                        or_dash(&flow.broker_type),
+                        or_dash(&flow.topic),
+                        or_dash(&flow.servers.join(","))
                     );
                 }
             }

@@ -208,6 +208,7 @@ async fn start_control_plane(
         .context("cannot start the FNAP and gRPC servers")?;
     publish_host(&directory, &config.fnap.hostname).await;
     republish_flows(plane.service(), &directory).await;
+    first_start(config, &plane).await?;
     pipelines.wait_until_consuming(true);
     tracing::info!(fnap = ?plane.fnap_addr(), fnap_tls = ?plane.fnap_tls_addr(), grpc = ?plane.grpc_addr(), "control plane listening");
     tokio::spawn(check_remote_subscriptions(
@@ -216,6 +217,37 @@ async fn start_control_plane(
         shutdown.clone(),
     ));
     Ok(tokio::spawn(plane.run(shutdown)))
+}
+
+/// On a store without accounts, creates the administrator and says how
+/// to log in.
+async fn first_start(config: &Config, plane: &fnaa_control::ControlPlane) -> anyhow::Result<()> {
+    let Some(made) =
+        crate::first_start::bootstrap(plane.service(), &config.fnap.hostname, &config.store.path)
+            .await?
+    else {
+        return Ok(());
+    };
+    let server = plane
+        .fnap_addr()
+        .or(plane.fnap_tls_addr())
+        .map_or_else(|| "<host>:<port>".to_owned(), |a| a.to_string());
+    let password = match &made.password_file {
+        Some(file) => format!(
+            "its password is in {} (readable only by you)",
+            std::fs::canonicalize(file)
+                .unwrap_or_else(|_| file.clone())
+                .display()
+        ),
+        None => "its password is FNAA_ADMIN_PASSWORD".to_owned(),
+    };
+    tracing::info!(
+        "first start: created the account `{}`, owner of the namespace {}; {password}. Log in with `flow login --server {server} --user {}`",
+        crate::first_start::ADMIN,
+        made.namespace,
+        crate::first_start::ADMIN
+    );
+    Ok(())
 }
 
 /// Asks, every `interval`, the publishers of this host's subscriptions to

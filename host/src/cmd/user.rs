@@ -1,20 +1,15 @@
-//! `fnaa user add/list/passwd/remove`: accounts in the host's store. They
-//! open the store file of `[store] path`, so they run while the host is
-//! stopped (redb allows one process); on a running host use the gRPC admin
-//! API (`AddUser`, `SetPassword`, `RemoveUser`, `ListUsers`).
+//! `fnaa user add/list/passwd/remove`: accounts of the host, through the
+//! running host's admin socket or, when it is stopped, its store file.
 
 use std::io::BufRead as _;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use fnaa_control::names::DnsName;
-use fnaa_control::service::{Backends, Principal, Service, ServicePolicy};
-use fnaa_control::store::RedbStore;
 
-use crate::config::Config;
+use super::admin::Admin;
 
 /// Account management.
 #[derive(Debug, Subcommand)]
@@ -43,24 +38,6 @@ pub enum UserCommand {
     Remove { name: String },
 }
 
-/// Opens the store of the configuration at `config` (or the default one)
-/// as a service that refuses to provision.
-pub(crate) fn offline_service(config: Option<&Path>) -> anyhow::Result<Service> {
-    let config = match config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    let store = RedbStore::open(&config.store.path)
-        .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
-    let policy = ServicePolicy {
-        namespace_domains: config.fnap.namespace_domains.clone(),
-        scram_iterations: config.store.scram_iterations,
-        anonymous_subscriptions_per_address: config.fnap.anonymous_subscriptions_per_address,
-        anonymous_subscriptions_per_flow: config.fnap.anonymous_subscriptions_per_flow,
-    };
-    Ok(Service::new(Arc::new(store), Backends::offline(), policy))
-}
-
 fn password(name: &str, from_stdin: bool) -> anyhow::Result<String> {
     if let Ok(password) = std::env::var("FNAA_PASSWORD") {
         return Ok(password);
@@ -84,13 +61,8 @@ fn password(name: &str, from_stdin: bool) -> anyhow::Result<String> {
 
 /// Runs a `fnaa user` command.
 pub fn run(config: Option<&Path>, command: UserCommand) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start tokio")?;
-    runtime.block_on(async {
-        let service = offline_service(config)?;
-        let operator = Principal::Operator;
+    super::block_on(async {
+        let mut admin = Admin::open(config).await?;
         match command {
             UserCommand::Add {
                 name,
@@ -104,22 +76,21 @@ pub fn run(config: Option<&Path>, command: UserCommand) -> anyhow::Result<ExitCo
                     })
                     .collect::<anyhow::Result<_>>()?;
                 let password = password(&name, password_stdin)?;
-                service
-                    .add_user(&operator, &name, &password)
+                admin
+                    .add_user(&name, &password)
                     .await
                     .with_context(|| format!("cannot add {name}"))?;
                 for namespace in &namespaces {
-                    service
-                        .create_namespace(&operator, namespace, Some(&name))
+                    admin
+                        .create_namespace(namespace, &name)
                         .await
                         .with_context(|| format!("cannot give {namespace} to {name}"))?;
                 }
                 println!("added {name}");
             }
             UserCommand::List => {
-                for (name, namespaces) in service.list_users(&operator).await? {
-                    let namespaces: Vec<&str> = namespaces.iter().map(DnsName::as_str).collect();
-                    println!("{name}\t{}", namespaces.join(","));
+                for user in admin.list_users().await? {
+                    println!("{}\t{}", user.name, user.namespaces.join(","));
                 }
             }
             UserCommand::Passwd {
@@ -127,15 +98,15 @@ pub fn run(config: Option<&Path>, command: UserCommand) -> anyhow::Result<ExitCo
                 password_stdin,
             } => {
                 let password = password(&name, password_stdin)?;
-                service
-                    .set_password(&operator, &name, &password)
+                admin
+                    .set_password(&name, &password)
                     .await
                     .with_context(|| format!("cannot change the password of {name}"))?;
                 println!("password of {name} changed");
             }
             UserCommand::Remove { name } => {
-                service
-                    .remove_user(&operator, &name)
+                admin
+                    .remove_user(&name)
                     .await
                     .with_context(|| format!("cannot remove {name}"))?;
                 println!("removed {name}");

@@ -19,10 +19,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowFile {
     /// The FNAAs the user has accounts on.
@@ -34,7 +34,7 @@ pub struct FlowFile {
 }
 
 /// How the client talks to an FNAA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     /// Clear text (the thesis set-up).
@@ -46,7 +46,7 @@ pub enum TlsMode {
 }
 
 /// SASL mechanisms the client offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum MechanismChoice {
     Plain,
@@ -55,22 +55,29 @@ pub enum MechanismChoice {
 }
 
 /// One FNAA.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Agent {
     /// The name other entries and `--agent` use.
     pub name: String,
     /// The FQDN of the FNAA, looked up in DNS (SRV).
     pub fqdn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// Prepended to a remote flow's name to name the local copy when
     /// subscribing (`emiliano.ar-` gives `emiliano.ar-time.flows.unix.ar`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// `host:port`, skipping DNS.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mechanism: Option<MechanismChoice>,
 }
 
@@ -88,7 +95,7 @@ impl std::fmt::Debug for Agent {
 }
 
 /// A namespace and its agent.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceEntry {
     pub name: String,

@@ -107,11 +107,46 @@ pub enum Command {
     /// Changes, pauses or resumes a processor instance.
     #[command(subcommand)]
     Processor(ProcessorCommand),
+    /// Prints a flow's events as they arrive (from now on), read from its
+    /// broker as DESCRIBE FLOW tells; stops on Ctrl-C or after `--count`.
+    Tail {
+        /// The flow.
+        #[arg(value_parser = flow_name)]
+        flow: String,
+        /// What to print per event: `json`, the CloudEvent in JSON format
+        /// (one per line); `data`, its data only; `summary`, its time,
+        /// type, subject and id.
+        #[arg(long, value_enum, default_value_t = TailOutput::Json)]
+        output: TailOutput,
+        /// Exit after this many events.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Checks the credentials with the FNAA and saves them, with the
+    /// address and the namespaces of the account, as an agent of the
+    /// agents file (mode 0600), so that later commands need no options.
+    Login {
+        /// The agent's name in the agents file.
+        #[arg(long, default_value = "local")]
+        name: String,
+        /// Read the password from the first line of standard input
+        /// (else FLOW_PASSWORD, else a prompt).
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Prints a shell completion script.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// How `flow tail` prints an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TailOutput {
+    Json,
+    Data,
+    Summary,
 }
 
 #[derive(Debug, Subcommand)]

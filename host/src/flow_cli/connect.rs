@@ -14,6 +14,23 @@ use super::exit::{self, Failure};
 /// The port tried when DNS has no SRV record for the agent.
 pub const FALLBACK_PORT: u16 = 61000;
 
+/// The host on this machine, as `fnaa serve` listens by default.
+pub const LOCAL_FNAA: &str = "127.0.0.1:61000";
+
+/// Whether a command without an agent goes to the host on this machine:
+/// nothing to look up in DNS (no subject, or one that is no flow or
+/// namespace name), or a name under `localhost` (RFC 6761: always this
+/// machine).
+fn is_local(subject: Option<&str>) -> bool {
+    match subject {
+        None => true,
+        Some(name) => {
+            let name = name.trim_end_matches('.');
+            !name.contains('.') || name == "localhost" || name.ends_with(".localhost")
+        }
+    }
+}
+
 /// An authenticated session and what was chosen for it.
 pub struct Session {
     pub client: Client,
@@ -65,6 +82,13 @@ async fn resolve(
     {
         debug(global.debug, &format!("Using server {server}"));
         return lookup(server).await;
+    }
+    if agent.is_none() && is_local(subject) {
+        debug(
+            global.debug,
+            &format!("No agent for this command: using the host on this machine, {LOCAL_FNAA}"),
+        );
+        return lookup(LOCAL_FNAA).await;
     }
     let options = fnaa_fns::ResolverOptions {
         nameserver: match &global.nameserver {
@@ -225,7 +249,7 @@ async fn address_of(
     }
 }
 
-fn password(agent: Option<&Agent>, user: &str) -> Result<String, Failure> {
+pub(super) fn password(agent: Option<&Agent>, user: &str) -> Result<String, Failure> {
     if let Ok(password) = std::env::var("FLOW_PASSWORD") {
         return Ok(password);
     }

@@ -5,4 +5,6 @@ pub mod agents;
 pub mod cli;
 pub mod connect;
 pub mod exit;
+pub mod login;
 pub mod run;
+pub mod tail;

@@ -40,7 +40,7 @@ fn subject(command: &Command) -> Option<&str> {
             | ProcessorCommand::Resume { name }
             | ProcessorCommand::Status { name },
         ) => Some(name),
-        Command::Set { flow, .. } => Some(flow),
+        Command::Set { flow, .. } | Command::Tail { flow, .. } => Some(flow),
         Command::List(Listing::Flows { namespace }) => namespace.as_deref(),
         Command::Subscribe {
             local: Some(local), ..
@@ -49,6 +49,7 @@ fn subject(command: &Command) -> Option<&str> {
         | Command::Describe(Object::Subscription { .. })
         | Command::Unsubscribe { .. }
         | Command::List(_)
+        | Command::Login { .. }
         | Command::Completions { .. } => None,
     }
 }
@@ -71,7 +72,22 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     if cli.global.debug && path.exists() {
         eprintln!("Using config file: {}", path.display());
     }
+    if let Command::Login {
+        name,
+        password_stdin,
+    } = &cli.command
+    {
+        return super::login::login(&cli.global, &path, file, name, *password_stdin).await;
+    }
     let mut session = connect::open(&cli.global, &file, subject(&cli.command)).await?;
+    if let Command::Tail {
+        flow,
+        output,
+        count,
+    } = &cli.command
+    {
+        return super::tail::tail(session.client, flow, *output, *count).await;
+    }
     let client = &mut session.client;
     match &cli.command {
         Command::Create(Create::Flow { name, public }) => {
@@ -232,7 +248,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             client.command(&format!("RESUME PROCESSOR {name}")).await?;
             println!("processor {name} resumed");
         }
-        Command::Completions { .. } => {}
+        Command::Completions { .. } | Command::Login { .. } | Command::Tail { .. } => {}
     }
     let _ = session.client.quit().await;
     Ok(())

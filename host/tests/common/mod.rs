@@ -90,6 +90,15 @@ impl Host {
 
     /// An FNAP session past the greeting, authenticated with PLAIN.
     pub fn session(&self, user: &str, password: &str) -> Session {
+        let mut session = self.session_raw();
+        assert_eq!(session.send("AUTHENTICATE PLAIN"), ["220 OK"]);
+        let token = plain_token(user, password);
+        assert_eq!(session.send(&token), ["220 Authenticated"]);
+        session
+    }
+
+    /// An FNAP session past the greeting, not authenticated.
+    pub fn session_raw(&self) -> Session {
         let mut reader = BufReader::new(self.connect());
         let mut greeting = String::new();
         reader.read_line(&mut greeting).unwrap();
@@ -97,16 +106,12 @@ impl Host {
             greeting.starts_with("220 ") && greeting.trim_end().ends_with(" FNAA"),
             "greeting: {greeting}"
         );
-        let mut session = Session(reader);
-        assert_eq!(session.send("AUTHENTICATE PLAIN"), ["220 OK"]);
-        let token = base64_plain(user, password);
-        assert_eq!(session.send(&token), ["220 Authenticated"]);
-        session
+        Session(reader)
     }
 }
 
 /// `\0user\0password` in base64 (SASL PLAIN, RFC 4616).
-fn base64_plain(user: &str, password: &str) -> String {
+pub fn plain_token(user: &str, password: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
 }

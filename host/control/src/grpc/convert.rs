@@ -73,7 +73,7 @@ pub(super) fn plugin(name: &str, version: &str) -> Option<PluginRef> {
     })
 }
 
-pub(super) fn flow_pb(flow: Flow) -> pb::Flow {
+pub fn flow_pb(flow: Flow) -> pb::Flow {
     let binding = flow.binding.unwrap_or_else(|| crate::store::BrokerBinding {
         broker_type: String::new(),
         topic: String::new(),
@@ -103,7 +103,7 @@ pub(super) fn namespace_pb(namespace: Namespace) -> pb::Namespace {
     }
 }
 
-pub(super) fn subscription_pb(subscription: Subscription) -> pb::Subscription {
+pub fn subscription_pb(subscription: Subscription) -> pb::Subscription {
     let (fnaa, state) = match &subscription.remote {
         Some(remote) => (remote.fnaa.clone(), remote.state.as_str().to_owned()),
         None => (String::new(), String::new()),
@@ -118,7 +118,7 @@ pub(super) fn subscription_pb(subscription: Subscription) -> pb::Subscription {
     }
 }
 
-pub(super) fn processor_pb(
+pub fn processor_pb(
     processor: Processor,
     status: Option<crate::provision::PipelineStatus>,
 ) -> pb::Processor {

@@ -5,6 +5,11 @@
 mod api;
 mod auth;
 mod convert;
+pub mod socket;
+
+/// The API's messages of the service's records, for clients that read the
+/// store itself when no host runs.
+pub use convert::{flow_pb, processor_pb, subscription_pb};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,10 +76,15 @@ impl GrpcServer {
                 Some(TlsAcceptor::from(Arc::new(tls)))
             }
             None => {
-                tracing::warn!(
-                    %address,
-                    "gRPC API without TLS: tokens and passwords cross the network in clear text"
-                );
+                if let Some(refusal) = config.cleartext_refusal() {
+                    return Err(refusal);
+                }
+                if !address.ip().is_loopback() {
+                    tracing::warn!(
+                        %address,
+                        "gRPC API without TLS off loopback: tokens and passwords cross the network in clear text"
+                    );
+                }
                 None
             }
         };
@@ -88,6 +98,7 @@ impl GrpcServer {
                 service,
                 admin_token,
                 throttle,
+                local_operator: false,
             },
         })
     }
@@ -171,4 +182,7 @@ struct ControlApi {
     service: Arc<Service>,
     admin_token: Option<String>,
     throttle: Arc<LoginThrottle>,
+    /// Served on the admin socket: every caller is the operator (the
+    /// socket's permissions and peer check decided who may call).
+    local_operator: bool,
 }

@@ -100,6 +100,14 @@ impl FnapServer {
                 "[fnap] needs listen, tls_listen or both".into(),
             ));
         }
+        if tls.is_none() {
+            if let Some(refusal) = config.cleartext_refusal() {
+                return Err(ServerError::Config(refusal));
+            }
+            if let Some(address) = config.listen.filter(|a| !a.ip().is_loopback()) {
+                tracing::warn!(%address, "FNAP without TLS off loopback: passwords cross the network in clear text");
+            }
+        }
         let bind = |address: SocketAddr| async move {
             TcpListener::bind(address)
                 .await
@@ -113,9 +121,6 @@ impl FnapServer {
             Some(address) => Some(bind(address).await?),
             None => None,
         };
-        if tls.is_none() && config.plaintext_auth_allowed() {
-            tracing::warn!("FNAP without TLS: passwords cross the network in clear text");
-        }
         Ok(FnapServer {
             shared: Arc::new(Shared {
                 config,

@@ -138,6 +138,10 @@ pub(crate) async fn probe(address: SocketAddr, level: u8) -> std::io::Result<()>
         let mut rest = vec![0u8; usize::from(header[1])];
         stream.read_exact(&mut rest).await?;
         stream.write_all(&DISCONNECT).await?;
+        // rumqttd closes the connection once it has handled DISCONNECT;
+        // closing first races with that and makes it log an error.
+        let mut rest = [0u8; 16];
+        while stream.read(&mut rest).await? > 0 {}
         Ok(())
     };
     tokio::time::timeout(std::time::Duration::from_secs(2), exchange)
