@@ -1,5 +1,6 @@
 //! `fnaa`: the FNAA host and its operator commands.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,6 +45,16 @@ enum Command {
         #[command(subcommand)]
         command: cmd::flows::FlowsCommand,
     },
+    /// Works with the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Prints a complete `fnaa.toml`: every setting with its documentation,
+    /// commented out at its default.
+    Example,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +65,10 @@ fn main() -> ExitCode {
         Command::Plugin(command) => cmd::plugin::run(command),
         Command::User { config, command } => cmd::user::run(config.as_deref(), command),
         Command::Flows { config, command } => cmd::flows::run(config.as_deref(), command),
+        Command::Config(ConfigCommand::Example) => std::io::stdout()
+            .write_all(fnaa_host::config_example::example().as_bytes())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
     };
     match result {
         Ok(code) => code,
