@@ -5,11 +5,12 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// The whole configuration file. Every section is optional: an empty file
 /// runs the host on its embedded defaults.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The WebAssembly plugin runtime: limits, cache, instance density.

@@ -6,6 +6,7 @@
 pub mod backends;
 pub mod cmd;
 pub mod config;
+pub mod config_example;
 pub mod first_start;
 pub mod flow_cli;
 pub mod ingest;

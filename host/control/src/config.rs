@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::names::DnsName;
@@ -25,7 +26,7 @@ pub struct ControlConfig {
 }
 
 /// `[fnap]`: the FNAP server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FnapConfig {
     /// Address of the cleartext listener (STARTTLS is offered on it when
@@ -146,7 +147,7 @@ impl FnapConfig {
 }
 
 /// PEM files of a TLS identity.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     /// The certificate chain, leaf first, PEM.
@@ -163,7 +164,7 @@ pub struct TlsFiles {
 /// logins count against the same per-address limit as FNAP's
 /// (`[fnap] login_failures_before_throttle`, `login_throttle_window_secs`,
 /// `login_failure_delay_ms`): a failure on either protocol counts for both.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcConfig {
     /// Address of the gRPC listener; unset disables the API. It speaks TLS
@@ -243,7 +244,7 @@ impl ControlConfig {
 }
 
 /// `[store]`: the embedded database.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// The redb database file (accounts, namespaces, flows, subscriptions,

@@ -81,7 +81,9 @@ pub fn check_namespace(name: &DnsName) -> Result<(), NameError> {
 }
 
 /// A valid, lower-cased DNS name without trailing dot (`time.flows.unix.ar`).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct DnsName(String);
 

@@ -17,11 +17,13 @@
 //! sink = { broker = "rabbit", amqp = { exchange = "readings" } }
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Deserialize;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::backoff::RetryConfig;
 use crate::embedded_mqtt::EmbeddedMqttConfig;
@@ -31,7 +33,7 @@ use crate::transport::{DeliveryMode, EndpointSettings};
 
 /// The `[brokers]` section: the embedded MQTT broker and the external
 /// brokers flows live on.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrokersConfig {
     /// The MQTT broker built into the host (`[brokers.embedded_mqtt]`).
@@ -39,7 +41,8 @@ pub struct BrokersConfig {
     #[serde(default)]
     pub embedded_mqtt: EmbeddedMqttConfig,
     /// External brokers by name (`[brokers.connections.<name>]`), each with
-    /// a `type`: `kafka`, `mqtt` or `amqp` (see [`BrokerConfig`]).
+    /// a `type` that says which kind of broker it is and so which settings
+    /// it takes (see [`BrokerConfig`]).
     #[serde(default)]
     pub connections: BTreeMap<String, BrokerConfig>,
 }
@@ -83,9 +86,28 @@ impl<'de> Deserialize<'de> for PluginConfig {
     }
 }
 
+impl Serialize for PluginConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(key, value)| (key, value)))
+    }
+}
+
+impl JsonSchema for PluginConfig {
+    fn schema_name() -> Cow<'static, str> {
+        "PluginConfig".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "additionalProperties": { "type": ["string", "number", "boolean"] }
+        })
+    }
+}
+
 /// One `[[pipelines]]` entry: moves events from a source flow to a sink
 /// flow through connector and processor plugins.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Unique name; it names consumer groups, client ids and logs.
@@ -107,12 +129,14 @@ pub struct PipelineConfig {
     #[serde(default = "default_queue_batches")]
     pub queue_batches: usize,
     /// Where events come from.
+    #[schemars(with = "SourceFields")]
     pub source: SourceConfig,
     /// Processor plugins the events go through, in order; each one's `out`
     /// port feeds the next. None: events go straight from source to sink.
     #[serde(default)]
     pub processors: Vec<ProcessorConfig>,
     /// Where events go.
+    #[schemars(with = "SinkFields")]
     pub sink: SinkConfig,
     /// Output ports of the last processor and the destination (Kafka topic,
     /// MQTT topic, AMQP exchange on the sink's broker) each port's events
@@ -124,6 +148,7 @@ pub struct PipelineConfig {
     /// Where events go that cannot be decoded, processed, encoded or
     /// published, with the failure in `deadletter*` extension attributes.
     /// Absent: such events are logged as errors, counted and dropped.
+    #[schemars(with = "Option<SinkFields>")]
     pub dead_letter: Option<SinkConfig>,
     /// Reconnect timing for the pipeline's brokers and outage reminders.
     #[serde(default)]
@@ -175,7 +200,7 @@ fn default_metrics_interval() -> u64 {
 }
 
 /// A processor plugin instance in a pipeline.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessorConfig {
     /// Plugin name (`bridge`, `signal`, ... or an installed plugin).
@@ -231,6 +256,71 @@ impl EndpointConfig {
             ..EndpointConfig::default()
         }
     }
+}
+
+// Only the schema of `SourceFields` and `SinkFields` is used (by `fnaa
+// config example`; `Deserialize` tells their fields' order): they are
+// `EndpointConfig` as written, with a section for each type of broker
+// (`BrokerConfig::KINDS`) holding that broker's own settings.
+
+/// A pipeline's source: the broker to read from, the connector that decodes
+/// its messages and, in the section named after the broker's type (the
+/// only one to write), what to read there.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SourceFields {
+    /// A broker of `[brokers.connections]`, or `embedded`.
+    broker: String,
+    /// Connector plugin that decodes the messages. Default: the CloudEvents
+    /// binding of the broker's protocol (`kafka`, `mqtt`, `amqp`, ...);
+    /// `raw` wraps plain payloads.
+    connector: Option<String>,
+    /// The connector's configuration (`mode`, `raw.source`, ...).
+    #[serde(default)]
+    connector_config: PluginConfig,
+    /// What to read when `broker` is of type `kafka`.
+    kafka: Option<crate::transport::kafka::KafkaSourceConfig>,
+    /// What to read when `broker` is of type `mqtt` (or is `embedded`).
+    mqtt: Option<crate::transport::mqtt::MqttSourceConfig>,
+    /// What to read when `broker` is of type `amqp`.
+    amqp: Option<crate::transport::amqp::AmqpSourceConfig>,
+    /// What to read when `broker` is of type `nats`.
+    nats: Option<crate::transport::nats::NatsSourceConfig>,
+    /// What to read when `broker` is of type `memory`.
+    memory: Option<crate::transport::memory::MemorySourceConfig>,
+    /// What to read when `broker` is of type `outbox`.
+    outbox: Option<crate::transport::outbox::OutboxSourceConfig>,
+}
+
+/// A pipeline's sink: the broker to publish to, the connector that encodes
+/// the events and, in the section named after the broker's type (the only
+/// one to write), where to publish there.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SinkFields {
+    /// A broker of `[brokers.connections]`, or `embedded`.
+    broker: String,
+    /// Connector plugin that encodes the events. Default: the CloudEvents
+    /// binding of the broker's protocol.
+    connector: Option<String>,
+    /// The connector's configuration (`mode`, `destination`,
+    /// `routing_key`, `var.*`, ...).
+    #[serde(default)]
+    connector_config: PluginConfig,
+    /// Where to publish when `broker` is of type `kafka`.
+    kafka: Option<crate::transport::kafka::KafkaSinkConfig>,
+    /// Where to publish when `broker` is of type `mqtt` (or is `embedded`).
+    mqtt: Option<crate::transport::mqtt::MqttSinkConfig>,
+    /// Where to publish when `broker` is of type `amqp`.
+    amqp: Option<crate::transport::amqp::AmqpSinkConfig>,
+    /// Where to publish when `broker` is of type `nats`.
+    nats: Option<crate::transport::nats::NatsSinkConfig>,
+    /// Where to publish when `broker` is of type `memory`.
+    memory: Option<crate::transport::memory::MemorySinkConfig>,
+    /// Where to publish when `broker` is of type `outbox`.
+    outbox: Option<crate::transport::outbox::OutboxSinkConfig>,
 }
 
 const ENDPOINT_FIELDS: &[&str] = &["broker", "connector", "connector_config"];

@@ -7,8 +7,10 @@ use serde::{Deserialize, Deserializer};
 
 /// A secret string. `Debug` and `Display` print `***`; only
 /// [`Secret::expose`] gives the value, at the one place that hands it to a
-/// broker client.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// broker client. It is not `Serialize`, so its schema (a string marked
+/// write-only) never carries a default value.
+#[derive(Clone, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[schemars(transparent, extend("writeOnly" = true))]
 pub struct Secret(String);
 
 impl Secret {

@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::records::DEFAULT_TTL;
@@ -24,7 +25,7 @@ use crate::store::{FlowRegistry, RegistryError};
 
 /// The Flow Name Service: how flows are resolved and where this host
 /// publishes its own.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FnsConfig {
     /// DNS server asked to resolve flow URIs and namespaces: `ip` or
@@ -68,7 +69,7 @@ impl Default for FnsConfig {
 }
 
 /// The publishing backend, chosen by `type`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum RegistryConfig {
     /// `type = "embedded"`: this host is the authoritative DNS server of its

@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Limits and resources of the WebAssembly plugin runtime.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     /// Largest linear memory one plugin instance may grow to, in bytes.
@@ -24,6 +25,8 @@ pub struct RuntimeConfig {
     /// Directory where compiled components are cached by content hash.
     /// Default: `$XDG_CACHE_HOME/fnaa/components` or
     /// `~/.cache/fnaa/components`; no caching if neither is known.
+    // The default depends on the machine: the example must not print one.
+    #[schemars(default = "machine_dependent")]
     pub cache_dir: Option<PathBuf>,
     /// File of the durable plugin state (a redb database). Default: plugin
     /// state is kept in memory and lost at exit.
@@ -72,6 +75,12 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// No default in the schema (and so in `fnaa config example`) for a
+/// setting whose default depends on the machine it runs on.
+fn machine_dependent() -> Option<PathBuf> {
+    None
+}
+
 fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
@@ -80,7 +89,7 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 /// Authority granted to one plugin.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Grants {
     /// Environment variables the plugin sees, as `NAME = "value"`.
@@ -95,7 +104,7 @@ pub struct Grants {
 }
 
 /// A host directory mounted read-only into a plugin.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirGrant {
     /// Directory on the host.

@@ -24,12 +24,13 @@ use fnaa_dataplane::config::{PluginConfig, ProcessorConfig};
 use fnaa_dataplane::queues::{FlowQueues, TopicLayout};
 use fnaa_dataplane::transport::{Broker, BrokerConfig, consumer_name};
 use fnaa_dataplane::{DataPlane, EndpointConfig, PipelineConfig};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
 /// The `[flows]` section: where flows created over FNAP live and how their
 /// pipelines run.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowsConfig {
     /// Broker the queues of new flows are created on: `embedded` (the

@@ -15,11 +15,12 @@ use fnaa_control::provision::{PeerError, Peers, RemoteCopy};
 use fnaa_control::service::CAPABILITY_TRACE;
 use fnaa_control::store::{BrokerBinding, Capability, RemoteSource, RemoteState};
 use fnaa_fns::{FlowUri, FnsResolver};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// The `[peers]` section: how this host subscribes to flows of other
 /// organisations' FNAAs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PeersConfig {
     /// CA certificates (PEM) that sign other FNAAs' certificates. Default:

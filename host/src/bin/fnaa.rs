@@ -62,7 +62,7 @@ enum Command {
         #[command(subcommand)]
         command: cmd::processors::SubscriptionsCommand,
     },
-    /// Checks a configuration file.
+    /// Checks a configuration file or prints a complete one.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
 }

@@ -1,3 +1,6 @@
+//! `fnaa config example` prints a complete configuration generated from
+//! the config structs (`crate::config_example`).
+//!
 //! `fnaa config check FILE`: validates a configuration without starting
 //! anything, printing every problem with the line it is on: each section
 //! is read on its own, so one mistake does not hide the next, and then
@@ -19,6 +22,9 @@ pub enum ConfigCommand {
     /// Checks FILE and prints every problem as `FILE:LINE: problem`; exits
     /// with 1 when there is any.
     Check { file: PathBuf },
+    /// Prints a complete `fnaa.toml`: every setting with its documentation,
+    /// commented out at its default.
+    Example,
 }
 
 /// One problem, at a line of the file when known.
@@ -31,6 +37,16 @@ pub struct Problem {
 /// Runs a `fnaa config` command.
 pub fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
     match command {
+        ConfigCommand::Example => {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(crate::config_example::example().as_bytes()) {
+                // `fnaa config example | head` is not a failure.
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+                written => written.context("cannot write the example")?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         ConfigCommand::Check { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `[ingest]`: CloudEvents over HTTP (binary, structured and batched
@@ -27,7 +28,7 @@ use serde::Deserialize;
 /// ```
 ///
 /// Producers `POST /events/<topic>` with `Authorization: Bearer <token>`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
     /// Address of the listener. An address off loopback requires `tls`.

@@ -33,7 +33,11 @@ impl Service {
             .await?
             .ok_or_else(|| ServiceError::NotFound {
                 kind: "namespace",
-                name: format!("for {name} on this host"),
+                // A bare word is the usual first mistake: say how names go.
+                name: format!(
+                    "for {name} on this host (flows and processors are named inside a namespace you own: {}.<namespace>)",
+                    name.as_str().split('.').next().unwrap_or(name.as_str())
+                ),
             })?;
         authorize_namespace(principal, &namespace)?;
         Ok(namespace)

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 use crate::transport::mqtt::{MqttBrokerConfig, MqttVersion};
@@ -28,7 +29,7 @@ pub const EMBEDDED_BROKER: &str = "embedded";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:11883";
 
 /// When the embedded broker runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EmbeddedMode {
     /// When `[brokers.connections]` names no broker, or a pipeline names the
@@ -42,7 +43,7 @@ pub enum EmbeddedMode {
 }
 
 /// The embedded MQTT broker (`[brokers.embedded_mqtt]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedMqttConfig {
     /// `auto` (default), `always` or `never`.
@@ -73,7 +74,7 @@ pub struct EmbeddedMqttConfig {
 }
 
 /// The TLS identity of the embedded broker.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedTls {
     /// PEM file with the certificate chain, leaf first.

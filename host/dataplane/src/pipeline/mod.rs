@@ -49,6 +49,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fnaa_event::Event;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -68,7 +69,7 @@ use crate::transport::{AckToken, DeliveryMode, Message, Readiness, Received, Sin
 
 /// How processor (and connector) call failures are retried before the
 /// events concerned go to the dead-letter flow.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessorRetryConfig {
     /// Attempts per batch for a retryable failure (trap, deadline, a

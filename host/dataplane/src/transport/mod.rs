@@ -49,7 +49,7 @@ pub use fnaa_event::binding::{Destination, Message};
 /// One external broker (`[brokers.connections.<name>]`), by `type`. This
 /// enum is the only list of brokers: a new one is a folder of this module,
 /// a variant here and its name in [`BrokerConfig::KINDS`].
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum BrokerConfig {
     /// A Kafka cluster (or any Kafka-protocol broker).
@@ -142,7 +142,17 @@ pub(crate) fn host_and_port(
 }
 
 /// How a pipeline delivers: the guarantee it gives and where it resumes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
 pub enum DeliveryMode {
     /// Every event arrives at least once: a source message is acknowledged
     /// (Kafka offset committed, AMQP delivery acked, MQTT PUBACK sent) only

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 /// Default DNS port, used when a nameserver is given without one.
@@ -12,7 +13,8 @@ pub const DNS_PORT: u16 = 53;
 
 /// A DNS server address: `ip`, `ip:port` or `[ipv6]:port` (port 53 by
 /// default), as the thesis's `--nameserver` option takes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(transparent)]
 pub struct NameserverAddr(pub SocketAddr);
 
 impl FromStr for NameserverAddr {

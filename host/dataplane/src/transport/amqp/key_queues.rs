@@ -33,6 +33,7 @@ use futures::future::{BoxFuture, Shared};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::short;
@@ -40,7 +41,7 @@ use super::sink::Failure;
 use crate::transport::Message;
 
 /// `key_queues` of an AMQP sink.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyQueuesConfig {
     /// The header naming a message's key. Default: `ce-subject`.

@@ -23,7 +23,8 @@ use std::fmt;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub use admin::AmqpAdmin;
 pub use sink::{AmqpSink, AmqpSinkConfig};
@@ -38,7 +39,7 @@ use crate::transport::EnvVars;
 /// Unset fields are read from the environment variables of seed 003 (with
 /// the default `env_prefix`): `RABBITMQ_HOST`, `RABBITMQ_PORT`,
 /// `RABBITMQ_USERNAME`, `RABBITMQ_PASSWORD`, `RABBITMQ_VIRTUAL_HOST`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpBrokerConfig {
     /// Host name or address. Env: `<prefix>_HOST`. Default `localhost`.
@@ -175,7 +176,7 @@ impl AmqpBrokerConfig {
 }
 
 /// An exchange type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExchangeType {
     /// Routing keys matched against binding patterns (`*`, `#`).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use lapin::Confirmation;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -15,8 +16,8 @@ use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
 use crate::transport::{Message, Outcome, SendFuture, Sink, SinkRequest};
 
-/// A pipeline sink on AMQP (`type = "amqp"` in `[pipelines.sink]`).
-#[derive(Debug, Clone, Deserialize)]
+/// A pipeline sink on AMQP (`amqp = { ... }` in `[pipelines.sink]`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpSinkConfig {
     /// Exchange for events whose connector names none (`""`: the default

@@ -11,6 +11,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::{Mutex, mpsc};
 
@@ -22,8 +23,8 @@ use crate::transport::{
     TokenInner, TransportError,
 };
 
-/// A pipeline source on AMQP (`type = "amqp"` in `[pipelines.source]`).
-#[derive(Debug, Clone, Deserialize)]
+/// A pipeline source on AMQP (`amqp = { ... }` in `[pipelines.source]`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpSourceConfig {
     /// Queue to consume. Absent: an exclusive, server-named queue that lives

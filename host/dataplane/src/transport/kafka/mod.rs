@@ -25,6 +25,7 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use admin::KafkaAdmin;
@@ -41,7 +42,7 @@ use crate::transport::EnvVars;
 /// Unset fields are read from environment variables named after
 /// `env_prefix`: `KAFKA_BOOTSTRAP_SERVERS`, `KAFKA_USERNAME`,
 /// `KAFKA_PASSWORD`, `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaBrokerConfig {
     /// Comma-separated `host:port` list (librdkafka `bootstrap.servers`).

@@ -8,6 +8,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::source::{HasMetadata, spawn_health_check};
@@ -16,8 +17,8 @@ use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
 use crate::transport::{Message, Outcome, SendFuture, Sink, TransportError};
 
-/// A pipeline sink on Kafka (`type = "kafka"` in `[pipelines.sink]`).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A pipeline sink on Kafka (`kafka = { ... }` in `[pipelines.sink]`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSinkConfig {
     /// Topic for events whose connector names no destination.

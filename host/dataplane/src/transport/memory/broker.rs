@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{BROKER, MemoryBroker, MemorySink, MemorySource, SinkFaults};
@@ -25,7 +26,7 @@ pub fn named(name: &str) -> Arc<MemoryBroker> {
 }
 
 /// A `[brokers.connections]` entry of `type = "memory"`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryBrokerConfig {
     /// Which process-wide broker (see [`named`]); default: the unnamed one.
@@ -35,18 +36,22 @@ pub struct MemoryBrokerConfig {
 
 /// Source settings: the one topic to read, and the consumer name
 /// (default: the pipeline's, [`EndpointContext::consumer`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemorySourceConfig {
+    /// The topic to read, as a list of exactly one.
     pub topics: Vec<String>,
+    /// The consumer whose position is kept, so that the source resumes
+    /// where it stopped. Default: `fnaa-<pipeline>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer: Option<String>,
 }
 
 /// Sink settings: the topic messages without a destination go to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemorySinkConfig {
+    /// Topic for events whose connector names no destination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
 }

@@ -19,7 +19,8 @@ mod source;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub use sink::{MqttSink, MqttSinkConfig};
 pub use source::{MqttSource, MqttSourceConfig};
@@ -29,7 +30,7 @@ use crate::secret::Secret;
 use crate::transport::EnvVars;
 
 /// The MQTT protocol version.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum MqttVersion {
     /// MQTT 3.1.1: no properties, so CloudEvents travel in structured mode.
     #[serde(rename = "3.1.1")]
@@ -41,7 +42,7 @@ pub enum MqttVersion {
 }
 
 /// TLS towards the broker.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MqttTlsConfig {
     /// CA certificates (PEM) that sign the broker's certificate. Default: the
@@ -58,7 +59,7 @@ pub struct MqttTlsConfig {
 ///
 /// Unset fields are read from environment variables named after
 /// `env_prefix`: `MQTT_HOST`, `MQTT_PORT`, `MQTT_USERNAME`, `MQTT_PASSWORD`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MqttBrokerConfig {
     /// Host name or address. Env: `<prefix>_HOST`.

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -12,8 +13,8 @@ use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
 use crate::transport::{Message, Outcome, SendFuture, Sink, SinkRequest, TransportError};
 
-/// A pipeline sink on MQTT (`type = "mqtt"` in `[pipelines.sink]`).
-#[derive(Debug, Clone, Deserialize)]
+/// A pipeline sink on MQTT (`mqtt = { ... }` in `[pipelines.sink]`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MqttSinkConfig {
     /// Topic for events whose connector names no destination.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -17,8 +18,8 @@ use crate::transport::{
     TokenInner, TransportError,
 };
 
-/// A pipeline source on MQTT (`type = "mqtt"` in `[pipelines.source]`).
-#[derive(Debug, Clone, Deserialize)]
+/// A pipeline source on MQTT (`mqtt = { ... }` in `[pipelines.source]`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MqttSourceConfig {
     /// Topic filters to subscribe to (`+` and `#` wildcards allowed).

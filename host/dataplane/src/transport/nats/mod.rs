@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, Event, ServerAddr};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use admin::NatsAdmin;
@@ -54,7 +55,7 @@ use crate::transport::EnvVars;
 /// Unset fields are read from environment variables named after
 /// `env_prefix`: `NATS_URL` (else `NATS_SERVERS`), `NATS_USERNAME`,
 /// `NATS_PASSWORD`, `NATS_TOKEN`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatsBrokerConfig {
     /// Server URLs (`nats://host:4222`, `tls://host:4222`, or plain

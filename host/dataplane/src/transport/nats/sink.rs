@@ -10,6 +10,7 @@ use async_nats::jetstream::{self, Context};
 use async_nats::{Client, Subject};
 use bytes::Bytes;
 use futures::future::join_all;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -19,7 +20,7 @@ use crate::outage::OutageMonitor;
 use crate::transport::{EndpointContext, Message, Outcome, SendFuture, Sink, SinkRequest};
 
 /// A pipeline sink on NATS (`nats = { ... }` in `[pipelines.sink]`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatsSinkConfig {
     /// Subject for events whose connector names none.

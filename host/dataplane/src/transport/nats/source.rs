@@ -12,6 +12,7 @@ use async_nats::jetstream::{self, ErrorCode};
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -31,7 +32,7 @@ use crate::transport::{
 /// pipeline stopped, say) is delivered again. `latest`: core NATS
 /// subscriptions on `subjects` (or on the subjects of `streams`), which see
 /// only what is published while they exist.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatsSourceConfig {
     /// JetStream streams to read (they must exist: an FNAP flow's stream

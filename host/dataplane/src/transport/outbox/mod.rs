@@ -17,6 +17,7 @@ mod tests;
 
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use sink::OutboxSink;
@@ -27,7 +28,7 @@ pub use store::{Outbox, OutboxError, Stored};
 const BROKER: &str = "outbox";
 
 /// A `[brokers.connections]` entry of `type = "outbox"`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxBrokerConfig {
     /// The database file (created with its folder when missing), for
@@ -46,18 +47,22 @@ fn default_max_bytes() -> u64 {
 
 /// Source settings: the one topic to read, and the consumer name
 /// (default: the pipeline's).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxSourceConfig {
+    /// The topic to read, as a list of exactly one.
     pub topics: Vec<String>,
+    /// The consumer whose position is kept, so that the source resumes
+    /// where it stopped. Default: `fnaa-<pipeline>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer: Option<String>,
 }
 
 /// Sink settings: the topic messages without a destination go to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxSinkConfig {
+    /// Topic for events whose connector names no destination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
 }

@@ -20,6 +20,7 @@ use hickory_server::Server;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Mutex, RwLock};
@@ -41,7 +42,7 @@ const FREE_PORT_ATTEMPTS: usize = 20;
 
 /// `[dns.registry]` with `type = "embedded"` (the default): this host is the
 /// authoritative DNS server of its namespaces.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedConfig {
     /// Address the DNS server listens on, UDP and TCP. The parent zone
@@ -92,7 +93,7 @@ impl Default for EmbeddedConfig {
 }
 
 /// A zone file to serve.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneFileConfig {
     /// Apex of the zone (`$ORIGIN`), such as `syndeno.com`.

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hickory_proto::rr::TSigner;
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 use crate::store::RegistryError;
@@ -18,7 +19,7 @@ use crate::store::RegistryError;
 pub const TSIG_FUDGE_SECS: u16 = 300;
 
 /// HMAC algorithms usable for TSIG.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 pub enum TsigAlgorithmName {
     /// HMAC-SHA256, what `tsig-keygen` generates by default.
     #[default]
@@ -66,8 +67,10 @@ impl FromStr for TsigAlgorithmName {
     }
 }
 
-/// A TSIG secret. Its `Debug` shows only its length.
-#[derive(Clone, PartialEq, Eq)]
+/// A TSIG secret. Its `Debug` shows only its length; its schema is the
+/// base64 text, marked write-only, and never has a default.
+#[derive(Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String", extend("writeOnly" = true))]
 pub struct TsigSecret(Vec<u8>);
 
 impl TsigSecret {
@@ -198,7 +201,7 @@ impl TsigKey {
 }
 
 /// The TSIG key of `[dns.registry.tsig]`: a key file, or a name and secret.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TsigConfig {
     /// File written by `tsig-keygen -a hmac-sha256 <name>`: the

@@ -17,6 +17,7 @@ use hickory_proto::op::{
     Message, MessageType, OpCode, Query, ResponseCode, SerialMessage, UpdateMessage as _,
 };
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::records::{
@@ -34,7 +35,7 @@ pub use key::{TSIG_FUDGE_SECS, TsigAlgorithmName, TsigConfig, TsigKey, TsigSecre
 
 /// `[dns.registry]` with `type = "rfc2136"`: publish through dynamic updates
 /// to an external primary DNS server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rfc2136Config {
     /// The primary server that accepts updates: `ip` or `ip:port` (port 53

@@ -31,7 +31,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{Context, KafkaBrokerConfig};
 use crate::outage::OutageMonitor;
@@ -48,7 +49,7 @@ use resume::Resuming;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a consumer group without committed offsets starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StartFrom {
     /// The oldest message still in the topic.
@@ -58,8 +59,8 @@ pub enum StartFrom {
     Latest,
 }
 
-/// A pipeline source on Kafka (`type = "kafka"` in `[pipelines.source]`).
-#[derive(Debug, Clone, Deserialize)]
+/// A pipeline source on Kafka (`kafka = { ... }` in `[pipelines.source]`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSourceConfig {
     /// Topics to consume.
