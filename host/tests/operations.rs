@@ -290,3 +290,42 @@ fn flow_tail_prints_a_flows_events_as_they_arrive() {
         .collect();
     assert_eq!(ids, ["t1", "t2"]);
 }
+
+#[test]
+fn the_host_raises_its_open_files_limit_to_the_hard_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fnap, dns, mqtt) = (free_port(), free_port(), free_port());
+    let config = write_config(dir.path(), fnap, dns, mqtt, "");
+    // Started with a soft limit of 256 (exec: the shell becomes the host).
+    let mut host = Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -S -n 256 && exec \"$0\" serve --config \"$1\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_fnaa"))
+        .arg(&config)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let limits_of = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let open_files = |limits: &str| -> (String, String) {
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap()
+            .to_owned();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields[3].to_owned(), fields[4].to_owned())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", fnap)).is_err() {
+        assert!(Instant::now() < deadline, "the host did not start");
+        assert!(host.try_wait().unwrap().is_none(), "the host exited");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (soft, hard) = open_files(&limits_of(host.id()));
+    let _ = host.kill();
+    let _ = host.wait();
+    assert_eq!(soft, hard, "soft limit raised to the hard one");
+    assert_ne!(soft, "256");
+}

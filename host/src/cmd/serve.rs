@@ -27,6 +27,7 @@ pub fn run(path: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 /// Starts every part of the host, then waits for SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let runtime = fnaa_runtime::Runtime::new(config.runtime.clone())
         .context("cannot start the plugin runtime")?;
     let pool = fnaa_runtime::InstancePool::new(&runtime);
@@ -358,6 +359,31 @@ fn plugin_catalog(
             )),
         }
     })
+}
+
+/// Raises the soft limit of open files to the hard one: every broker
+/// connection and plugin cache file is a descriptor, and the soft default
+/// (often 1,024) would refuse connections long before the machine must.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // No finite hard limit: Linux refuses an infinite soft one, keep it.
+    let Some(hard) = limit.maximum else { return };
+    if limit.current == Some(hard) {
+        return;
+    }
+    let raised = Rlimit {
+        current: Some(hard),
+        maximum: Some(hard),
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => {
+            tracing::info!(from = ?limit.current, to = hard, "raised the open-files limit to its hard limit")
+        }
+        Err(error) => {
+            tracing::warn!(%error, soft = ?limit.current, hard, "cannot raise the open-files limit")
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
