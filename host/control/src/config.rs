@@ -125,11 +125,13 @@ impl FnapConfig {
     /// Why `listen` may not be used as configured: off loopback in clear
     /// text without `allow_cleartext_off_loopback`.
     pub fn cleartext_refusal(&self) -> Option<String> {
-        let address = self.listen?;
-        (self.tls.is_none() && !address.ip().is_loopback() && !self.allow_cleartext_off_loopback)
-            .then(|| format!(
-                "[fnap] listen = \"{address}\" without [fnap.tls] would carry passwords and events unencrypted over the network: set [fnap.tls], listen on 127.0.0.1, or set [fnap] allow_cleartext_off_loopback = true"
-            ))
+        cleartext_refusal(
+            "fnap",
+            self.listen,
+            self.tls.is_some(),
+            self.allow_cleartext_off_loopback,
+            "passwords and events",
+        )
     }
 
     /// Whether PLAIN is accepted on a cleartext connection.
@@ -205,12 +207,38 @@ impl GrpcConfig {
     /// Why `listen` may not be used as configured: off loopback in clear
     /// text without `allow_cleartext_off_loopback`.
     pub fn cleartext_refusal(&self) -> Option<String> {
-        let address = self.listen?;
-        (self.tls.is_none() && !address.ip().is_loopback() && !self.allow_cleartext_off_loopback)
-            .then(|| format!(
-                "[grpc] listen = \"{address}\" without [grpc.tls] would carry tokens and passwords unencrypted over the network: set [grpc.tls], listen on 127.0.0.1, or set [grpc] allow_cleartext_off_loopback = true"
-            ))
+        cleartext_refusal(
+            "grpc",
+            self.listen,
+            self.tls.is_some(),
+            self.allow_cleartext_off_loopback,
+            "tokens and passwords",
+        )
     }
+
+    /// The admin socket `socket` names, unless it is unset or `""`.
+    fn named_socket(&self) -> Option<PathBuf> {
+        self.socket
+            .clone()
+            .filter(|path| !path.as_os_str().is_empty())
+    }
+}
+
+/// The refusal of a cleartext listener of `[section]` off loopback, which
+/// would carry `what` unencrypted, unless TLS is set or it is `allowed`.
+fn cleartext_refusal(
+    section: &str,
+    listen: Option<SocketAddr>,
+    tls: bool,
+    allowed: bool,
+    what: &str,
+) -> Option<String> {
+    let address = listen?;
+    (!tls && !allowed && !address.ip().is_loopback()).then(|| {
+        format!(
+            "[{section}] listen = \"{address}\" without [{section}.tls] would carry {what} unencrypted over the network: set [{section}.tls], listen on 127.0.0.1, or set [{section}] allow_cleartext_off_loopback = true"
+        )
+    })
 }
 
 impl Default for GrpcConfig {
@@ -230,8 +258,7 @@ impl ControlConfig {
     /// socket`, else `fnaa.sock` in the directory of the store file.
     pub fn admin_socket(&self) -> Option<PathBuf> {
         match &self.grpc.socket {
-            Some(path) if path.as_os_str().is_empty() => None,
-            Some(path) => Some(path.clone()),
+            Some(_) => self.grpc.named_socket(),
             None => Some(
                 self.store
                     .path
@@ -240,6 +267,12 @@ impl ControlConfig {
                     .join("fnaa.sock"),
             ),
         }
+    }
+
+    /// The admin socket only where `[grpc] socket` names one (for a store
+    /// that is not `[store] path`'s).
+    pub fn named_admin_socket(&self) -> Option<PathBuf> {
+        self.grpc.named_socket()
     }
 }
 

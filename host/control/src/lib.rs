@@ -93,11 +93,7 @@ impl ControlPlane {
         backends: Backends,
         tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> Result<ControlPlane, ControlError> {
-        let socket = config
-            .grpc
-            .socket
-            .clone()
-            .filter(|path| !path.as_os_str().is_empty());
+        let socket = config.named_admin_socket();
         ControlPlane::start_inner(config, store, backends, tls, socket).await
     }
 
@@ -108,12 +104,7 @@ impl ControlPlane {
         tls: Option<tokio_rustls::TlsAcceptor>,
         socket: Option<std::path::PathBuf>,
     ) -> Result<ControlPlane, ControlError> {
-        let policy = ServicePolicy {
-            namespace_domains: config.fnap.namespace_domains.clone(),
-            scram_iterations: config.store.scram_iterations,
-            anonymous_subscriptions_per_address: config.fnap.anonymous_subscriptions_per_address,
-            anonymous_subscriptions_per_flow: config.fnap.anonymous_subscriptions_per_flow,
-        };
+        let policy = ServicePolicy::from_config(config);
         let service = Arc::new(Service::new(store, backends, policy));
         let recovery = service.recover().await?;
         tracing::info!(?recovery, "state restored");

@@ -35,8 +35,9 @@ impl Admin {
         let config = match config {
             Some(path) => Config::load(path)?,
             None => Config::default(),
-        };
-        if let Some(socket) = config.control().admin_socket()
+        }
+        .control();
+        if let Some(socket) = config.admin_socket()
             && let Some(client) = fnaa_control::grpc::socket::connect(&socket).await?
         {
             tracing::debug!(socket = %socket.display(), "talking to the running host");
@@ -48,12 +49,7 @@ impl Admin {
                 config.store.path.display()
             )
         })?;
-        let policy = ServicePolicy {
-            namespace_domains: config.fnap.namespace_domains.clone(),
-            scram_iterations: config.store.scram_iterations,
-            anonymous_subscriptions_per_address: config.fnap.anonymous_subscriptions_per_address,
-            anonymous_subscriptions_per_flow: config.fnap.anonymous_subscriptions_per_flow,
-        };
+        let policy = ServicePolicy::from_config(&config);
         Ok(Admin::Store(Box::new(Service::new(
             Arc::new(store),
             Backends::offline(),

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use fnaa_control::names::DnsName;
 
 use super::admin::Admin;
+use super::or_dash;
 
 /// Flow inspection.
 #[derive(Debug, Subcommand)]
@@ -36,13 +37,6 @@ pub fn run(config: Option<&Path>, command: FlowsCommand) -> anyhow::Result<ExitC
                     let visibility = match flow.visibility() {
                         fnaa_control::grpc::pb::Visibility::Public => "public",
                         fnaa_control::grpc::pb::Visibility::Private => "private",
-                    };
-                    let or_dash = |text: &str| {
-                        if text.is_empty() {
-                            "-".to_owned()
-                        } else {
-                            text.to_owned()
-                        }
                     };
                     println!(
                         "{}\t{}\t{visibility}\t{}\t{}\t{}",

@@ -10,6 +10,11 @@ pub mod user;
 
 use anyhow::Context as _;
 
+/// `-` for an empty field of a tab-separated listing.
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
 /// Runs an operator command's future on a runtime of its own.
 fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread()

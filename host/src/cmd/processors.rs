@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::admin::Admin;
+use super::or_dash;
 
 /// Processor instances.
 #[derive(Debug, Subcommand)]
@@ -40,20 +41,15 @@ pub fn run_processors(
                     } else {
                         format!("{}@{}", p.plugin, p.plugin_version)
                     };
-                    let status = if p.status.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        format!("{} {}", p.status, p.status_detail)
-                            .trim_end()
-                            .to_owned()
-                    };
+                    let status = format!("{} {}", p.status, p.status_detail);
                     println!(
-                        "{}\t{}\t{plugin}\t{}\t{}\t{}\t{status}",
+                        "{}\t{}\t{plugin}\t{}\t{}\t{}\t{}",
                         p.name,
                         p.owner,
                         p.inputs.join(","),
                         p.outputs.join(","),
-                        p.state
+                        p.state,
+                        or_dash(status.trim())
                     );
                 }
             }
@@ -71,22 +67,15 @@ pub fn run_subscriptions(
         let mut admin = Admin::open(config).await?;
         match command {
             SubscriptionsCommand::List => {
-                let dash = |text: String| {
-                    if text.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        text
-                    }
-                };
                 for s in admin.list_subscriptions().await? {
                     println!(
                         "{}\t{}\t{}\t{}\t{}\t{}",
                         s.id,
                         s.source,
-                        dash(s.local),
+                        or_dash(&s.local),
                         s.subscriber,
-                        dash(s.fnaa),
-                        dash(s.state)
+                        or_dash(&s.fnaa),
+                        or_dash(&s.state)
                     );
                 }
             }

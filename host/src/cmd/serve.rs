@@ -211,7 +211,7 @@ async fn start_control_plane(
     republish_flows(plane.service(), &directory).await;
     first_start(config, &plane).await?;
     pipelines.wait_until_consuming(true);
-    tracing::info!(fnap = ?plane.fnap_addr(), fnap_tls = ?plane.fnap_tls_addr(), grpc = ?plane.grpc_addr(), "control plane listening");
+    tracing::info!(fnap = ?plane.fnap_addr(), fnap_tls = ?plane.fnap_tls_addr(), grpc = ?plane.grpc_addr(), admin_socket = ?plane.admin_socket(), "control plane listening");
     tokio::spawn(check_remote_subscriptions(
         plane.service().clone(),
         std::time::Duration::from_millis(config.peers.check_interval_ms.max(100)),

@@ -125,6 +125,18 @@ pub struct ServicePolicy {
     pub anonymous_subscriptions_per_flow: usize,
 }
 
+impl ServicePolicy {
+    /// The policy `[fnap]` and `[store]` set.
+    pub fn from_config(config: &crate::config::ControlConfig) -> ServicePolicy {
+        ServicePolicy {
+            namespace_domains: config.fnap.namespace_domains.clone(),
+            scram_iterations: config.store.scram_iterations,
+            anonymous_subscriptions_per_address: config.fnap.anonymous_subscriptions_per_address,
+            anonymous_subscriptions_per_flow: config.fnap.anonymous_subscriptions_per_flow,
+        }
+    }
+}
+
 /// The service.
 pub struct Service {
     store: Arc<dyn Store>,
