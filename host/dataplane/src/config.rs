@@ -258,70 +258,7 @@ impl EndpointConfig {
     }
 }
 
-// Only the schema of `SourceFields` and `SinkFields` is used (by `fnaa
-// config example`; `Deserialize` tells their fields' order): they are
-// `EndpointConfig` as written, with a section for each type of broker
-// (`BrokerConfig::KINDS`) holding that broker's own settings.
-
-/// A pipeline's source: the broker to read from, the connector that decodes
-/// its messages and, in the section named after the broker's type (the
-/// only one to write), what to read there.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct SourceFields {
-    /// A broker of `[brokers.connections]`, or `embedded`.
-    broker: String,
-    /// Connector plugin that decodes the messages. Default: the CloudEvents
-    /// binding of the broker's protocol (`kafka`, `mqtt`, `amqp`, ...);
-    /// `raw` wraps plain payloads.
-    connector: Option<String>,
-    /// The connector's configuration (`mode`, `raw.source`, ...).
-    #[serde(default)]
-    connector_config: PluginConfig,
-    /// What to read when `broker` is of type `kafka`.
-    kafka: Option<crate::transport::kafka::KafkaSourceConfig>,
-    /// What to read when `broker` is of type `mqtt` (or is `embedded`).
-    mqtt: Option<crate::transport::mqtt::MqttSourceConfig>,
-    /// What to read when `broker` is of type `amqp`.
-    amqp: Option<crate::transport::amqp::AmqpSourceConfig>,
-    /// What to read when `broker` is of type `nats`.
-    nats: Option<crate::transport::nats::NatsSourceConfig>,
-    /// What to read when `broker` is of type `memory`.
-    memory: Option<crate::transport::memory::MemorySourceConfig>,
-    /// What to read when `broker` is of type `outbox`.
-    outbox: Option<crate::transport::outbox::OutboxSourceConfig>,
-}
-
-/// A pipeline's sink: the broker to publish to, the connector that encodes
-/// the events and, in the section named after the broker's type (the only
-/// one to write), where to publish there.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct SinkFields {
-    /// A broker of `[brokers.connections]`, or `embedded`.
-    broker: String,
-    /// Connector plugin that encodes the events. Default: the CloudEvents
-    /// binding of the broker's protocol.
-    connector: Option<String>,
-    /// The connector's configuration (`mode`, `destination`,
-    /// `routing_key`, `var.*`, ...).
-    #[serde(default)]
-    connector_config: PluginConfig,
-    /// Where to publish when `broker` is of type `kafka`.
-    kafka: Option<crate::transport::kafka::KafkaSinkConfig>,
-    /// Where to publish when `broker` is of type `mqtt` (or is `embedded`).
-    mqtt: Option<crate::transport::mqtt::MqttSinkConfig>,
-    /// Where to publish when `broker` is of type `amqp`.
-    amqp: Option<crate::transport::amqp::AmqpSinkConfig>,
-    /// Where to publish when `broker` is of type `nats`.
-    nats: Option<crate::transport::nats::NatsSinkConfig>,
-    /// Where to publish when `broker` is of type `memory`.
-    memory: Option<crate::transport::memory::MemorySinkConfig>,
-    /// Where to publish when `broker` is of type `outbox`.
-    outbox: Option<crate::transport::outbox::OutboxSinkConfig>,
-}
+pub use crate::transport::{SinkFields, SourceFields};
 
 const ENDPOINT_FIELDS: &[&str] = &["broker", "connector", "connector_config"];
 

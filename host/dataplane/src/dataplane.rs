@@ -9,8 +9,8 @@ use crate::config::{BrokersConfig, EndpointConfig, PipelineConfig};
 use crate::embedded_mqtt::{EMBEDDED_BROKER, EmbeddedError, EmbeddedMode, EmbeddedMqtt};
 use crate::outage::OutageMonitor;
 use crate::pipeline::{
-    Codec, DeadLetterSpec, MetricsSnapshot, NamedProcessor, Pipeline, PipelineSpec, PluginFactory,
-    Processor,
+    Codec, DeadLetterSpec, MetricsSnapshot, NamedProcessor, Pipeline, PipelineSpec, PluginError,
+    PluginFactory, Processor,
 };
 use crate::transport::{Broker, EndpointContext, Sink, Source, TransportError};
 
@@ -70,8 +70,15 @@ pub enum BuildError {
         #[source]
         error: TransportError,
     },
-    #[error("{kind} `{plugin}` ({instance}): {reason}")]
+    #[error("{kind} `{plugin}` ({instance}): {error}")]
     Plugin {
+        kind: &'static str,
+        plugin: String,
+        instance: String,
+        error: Box<PluginError>,
+    },
+    #[error("{kind} `{plugin}` ({instance}): instantiating it panicked: {reason}")]
+    PluginPanicked {
         kind: &'static str,
         plugin: String,
         instance: String,
@@ -544,12 +551,29 @@ fn connector_for(
     (plugin, config)
 }
 
-fn plugin_error(kind: &'static str, plugin: &str, instance: &str, reason: String) -> BuildError {
-    BuildError::Plugin {
-        kind,
-        plugin: plugin.to_owned(),
-        instance: instance.to_owned(),
-        reason,
+/// Runs `make` (a plugin instantiation: compiles, so blocking) off the
+/// async threads.
+async fn instantiate<T: Send + 'static>(
+    kind: &'static str,
+    plugin: &str,
+    instance: &str,
+    make: impl FnOnce() -> Result<T, PluginError> + Send + 'static,
+) -> Result<T, BuildError> {
+    let made = tokio::task::spawn_blocking(make).await;
+    match made {
+        Ok(Ok(made)) => Ok(made),
+        Ok(Err(error)) => Err(BuildError::Plugin {
+            kind,
+            plugin: plugin.to_owned(),
+            instance: instance.to_owned(),
+            error: Box::new(error),
+        }),
+        Err(panicked) => Err(BuildError::PluginPanicked {
+            kind,
+            plugin: plugin.to_owned(),
+            instance: instance.to_owned(),
+            reason: panicked.to_string(),
+        }),
     }
 }
 
@@ -560,10 +584,10 @@ async fn instantiate_connector(
     config: Vec<(String, String)>,
 ) -> Result<Box<dyn Codec>, BuildError> {
     let (f, p, i) = (plugins.clone(), plugin.to_owned(), instance.to_owned());
-    tokio::task::spawn_blocking(move || f.connector(&p, &i, &config))
-        .await
-        .map_err(|e| plugin_error("connector", plugin, instance, e.to_string()))?
-        .map_err(|e| plugin_error("connector", plugin, instance, e))
+    instantiate("connector", plugin, instance, move || {
+        f.connector(&p, &i, &config)
+    })
+    .await
 }
 
 async fn instantiate_processor(
@@ -573,8 +597,8 @@ async fn instantiate_processor(
     config: Vec<(String, String)>,
 ) -> Result<Box<dyn Processor>, BuildError> {
     let (f, p, i) = (plugins.clone(), plugin.to_owned(), instance.to_owned());
-    tokio::task::spawn_blocking(move || f.processor(&p, &i, &config))
-        .await
-        .map_err(|e| plugin_error("processor", plugin, instance, e.to_string()))?
-        .map_err(|e| plugin_error("processor", plugin, instance, e))
+    instantiate("processor", plugin, instance, move || {
+        f.processor(&p, &i, &config)
+    })
+    .await
 }

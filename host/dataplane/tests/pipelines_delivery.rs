@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use fnaa_dataplane::pipeline::native::NativePlugins;
 use fnaa_dataplane::transport::DeliveryMode;
-use fnaa_dataplane::transport::amqp::{AmqpBrokerConfig, AmqpSource, AmqpSourceConfig};
+use fnaa_dataplane::transport::amqp;
+use fnaa_dataplane::transport::amqp::{AmqpBrokerConfig, AmqpSourceConfig};
 use fnaa_dataplane::transport::kafka::{
     KafkaAdmin, KafkaBrokerConfig, KafkaSource, KafkaSourceConfig,
 };
@@ -102,7 +103,7 @@ async fn at_least_once_across_an_amqp_sink_outage() {
     // The collector's durable queue, bound before anything is published (a
     // mandatory publish that reaches no queue is unroutable, not retried).
     let amqp = AmqpBrokerConfig::new("127.0.0.1", rabbit.port);
-    let mut collector = AmqpSource::new(
+    let mut collector = amqp::open_source(
         &amqp,
         &AmqpSourceConfig {
             exchange: Some(exchange.clone()),

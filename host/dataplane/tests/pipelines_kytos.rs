@@ -13,7 +13,8 @@ use fnaa_dataplane::DataPlane;
 use fnaa_dataplane::backoff::RetryConfig;
 use fnaa_dataplane::pipeline::native::NativePlugins;
 use fnaa_dataplane::transport::DeliveryMode;
-use fnaa_dataplane::transport::amqp::{AmqpBrokerConfig, AmqpSource, AmqpSourceConfig};
+use fnaa_dataplane::transport::amqp;
+use fnaa_dataplane::transport::amqp::{AmqpBrokerConfig, AmqpSourceConfig};
 use fnaa_event::Event;
 use fnaa_event::binding::Binding;
 
@@ -52,7 +53,7 @@ async fn kytos_routing_on_rabbitmq_with_unroutable_events_reported() {
     // Only operational events have a consumer (a queue bound to their
     // exchange); administrative ones reach no queue.
     let amqp = AmqpBrokerConfig::new("127.0.0.1", rabbit);
-    let mut consumer = AmqpSource::new(
+    let mut consumer = amqp::open_source(
         &amqp,
         &AmqpSourceConfig {
             exchange: Some(format!("{prefix}.operational")),

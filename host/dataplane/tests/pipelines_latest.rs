@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use fnaa_dataplane::backoff::RetryConfig;
 use fnaa_dataplane::pipeline::native::NativePlugins;
-use fnaa_dataplane::transport::amqp::{AmqpBrokerConfig, AmqpSource, AmqpSourceConfig};
+use fnaa_dataplane::transport::amqp;
+use fnaa_dataplane::transport::amqp::{AmqpBrokerConfig, AmqpSourceConfig};
 use fnaa_dataplane::transport::kafka::{
     KafkaAdmin, KafkaBrokerConfig, KafkaSource, KafkaSourceConfig,
 };
-use fnaa_dataplane::transport::mqtt::{
-    MqttBrokerConfig, MqttSource, MqttSourceConfig, MqttVersion,
-};
+use fnaa_dataplane::transport::mqtt;
+use fnaa_dataplane::transport::mqtt::{MqttBrokerConfig, MqttSourceConfig, MqttVersion};
 use fnaa_dataplane::transport::{DeliveryMode, Source};
 use fnaa_event::binding::Binding;
 
@@ -104,7 +104,7 @@ async fn latest_skips_the_backlog_of_a_rabbitmq_queue() {
         binding_keys: vec!["#".into()],
         ..AmqpSourceConfig::queue(&queue)
     };
-    let setup = AmqpSource::new(
+    let setup = amqp::open_source(
         &amqp,
         &queue_config,
         "setup",
@@ -159,7 +159,7 @@ async fn latest_forgets_an_mqtt_session_backlog_and_drops_the_oldest_when_behind
     // An earlier at-least-once run left a persistent session, and the
     // broker queued a backlog in it while we were away.
     let broker = MqttBrokerConfig::new("127.0.0.1", source_broker.port, MqttVersion::V5);
-    let earlier = MqttSource::new(
+    let earlier = mqtt::open_source(
         &broker,
         &MqttSourceConfig::new(vec!["in/#".into()]),
         &client_id,

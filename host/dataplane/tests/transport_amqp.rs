@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use fnaa_dataplane::backoff::RetryConfig;
 use fnaa_dataplane::outage::OutageMonitor;
+use fnaa_dataplane::transport::amqp;
 use fnaa_dataplane::transport::amqp::{
-    AmqpBrokerConfig, AmqpSink, AmqpSinkConfig, AmqpSource, AmqpSourceConfig, ExchangeType,
+    AmqpBrokerConfig, AmqpSink, AmqpSinkConfig, AmqpSourceConfig, ExchangeType,
 };
 use fnaa_dataplane::transport::{DeliveryMode, Destination, Message, Outcome, Sink, Source};
 
@@ -111,7 +112,7 @@ impl TransportHarness for AmqpHarness {
         // The queue is declared and bound on connect, before anything is
         // published (a mandatory message that reaches no queue is
         // unroutable).
-        let setup = AmqpSource::new(
+        let setup = amqp::open_source(
             &self.broker(),
             &Self::source_config(&endpoint),
             "setup",
@@ -133,7 +134,7 @@ impl TransportHarness for AmqpHarness {
         monitor: Arc<OutageMonitor>,
     ) -> Box<dyn Source> {
         Box::new(
-            AmqpSource::new(
+            amqp::open_source(
                 &self.broker(),
                 &Self::source_config(endpoint),
                 consumer,
@@ -255,7 +256,7 @@ async fn unroutable_messages_are_reported_and_missing_exchanges_created() {
     }
     // The publishing channel survived: a routable message still goes through.
     let queue = common::unique("fnaa-test-after");
-    let mut source = AmqpSource::new(
+    let mut source = amqp::open_source(
         &broker(),
         &source_config(&queue, &exchange, &["listens.#"]),
         "test-source",

@@ -14,8 +14,9 @@ use common::mosquitto::{fast_retry, message};
 use std::sync::Arc;
 
 use fnaa_dataplane::outage::OutageMonitor;
+use fnaa_dataplane::transport::mqtt;
 use fnaa_dataplane::transport::mqtt::{
-    MqttBrokerConfig, MqttSink, MqttSinkConfig, MqttSource, MqttSourceConfig, MqttVersion,
+    MqttBrokerConfig, MqttSink, MqttSinkConfig, MqttSourceConfig, MqttVersion,
 };
 use fnaa_dataplane::transport::{DeliveryMode, Destination, Message, Outcome, Sink, Source};
 use fnaa_event::binding::Mode;
@@ -88,7 +89,7 @@ impl TransportHarness for MqttHarness {
         let mut config = MqttSourceConfig::new(vec![format!("{}/#", endpoint.name)]);
         config.qos = self.qos;
         Box::new(
-            MqttSource::new(
+            mqtt::open_source(
                 &self.broker(),
                 &config,
                 consumer,

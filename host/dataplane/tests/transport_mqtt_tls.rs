@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fnaa_dataplane::secret::Secret;
+use fnaa_dataplane::transport::mqtt;
 use fnaa_dataplane::transport::mqtt::{
-    MqttBrokerConfig, MqttSink, MqttSinkConfig, MqttSource, MqttSourceConfig, MqttTlsConfig,
-    MqttVersion,
+    MqttBrokerConfig, MqttSink, MqttSinkConfig, MqttSourceConfig, MqttTlsConfig, MqttVersion,
 };
 use fnaa_dataplane::transport::{DeliveryMode, Message, Outcome, Sink as _, Source};
 
@@ -60,7 +60,7 @@ async fn tls_with_user_and_password_round_trip_v5_and_v311() {
     for (version, headers) in [(MqttVersion::V5, true), (MqttVersion::V311, false)] {
         let broker = secure_broker(&mosquitto, version, PASSWORD, ca.clone());
         let source_monitor = monitor("secure source");
-        let mut source = MqttSource::new(
+        let mut source = mqtt::open_source(
             &broker,
             &MqttSourceConfig::new(vec!["secure/#".into()]),
             &common::unique("src"),
@@ -219,7 +219,7 @@ async fn wrong_password_is_reported_and_no_password_is_ever_logged() {
     let doc: Doc = toml::from_str(&toml_text).unwrap_or_else(|e| panic!("{e}\n{toml_text}"));
 
     let broker = secure_broker(&mosquitto, MqttVersion::V5, PASSWORD, Some(ca.clone()));
-    let mut collector = MqttSource::new(
+    let mut collector = mqtt::open_source(
         &broker,
         &MqttSourceConfig::new(vec!["out/#".into()]),
         &common::unique("collector"),
@@ -297,7 +297,7 @@ async fn wrong_password_is_reported_and_no_password_is_ever_logged() {
 
     // A source with the wrong password never consumes.
     let wrong_source_monitor = monitor("wrong-password source");
-    let wrong_source = MqttSource::new(
+    let wrong_source = mqtt::open_source(
         &secure_broker(&mosquitto, MqttVersion::V311, WRONG_PASSWORD, Some(ca)),
         &MqttSourceConfig::new(vec!["in/#".into()]),
         &common::unique("wrong"),

@@ -15,8 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fnaa_dataplane::outage::OutageMonitor;
+use fnaa_dataplane::transport::ChannelSource;
+use fnaa_dataplane::transport::nats;
 use fnaa_dataplane::transport::nats::{
-    NatsAdmin, NatsSink, NatsSinkConfig, NatsSource, NatsSourceConfig, stream_name,
+    NatsAdmin, NatsSink, NatsSinkConfig, NatsSourceConfig, stream_name,
 };
 use fnaa_dataplane::transport::{
     Broker as _, DeliveryMode, EndpointContext, Message, Outcome, QueueAdmin as _, QueueLayout,
@@ -38,8 +40,8 @@ async fn admin_with_flow(server: &NatsServer, flow: &str) -> NatsAdmin {
     admin
 }
 
-fn source(server: &NatsServer, config: NatsSourceConfig, ctx: &EndpointContext) -> NatsSource {
-    NatsSource::new(&server.broker(), &config, ctx).unwrap()
+fn source(server: &NatsServer, config: NatsSourceConfig, ctx: &EndpointContext) -> ChannelSource {
+    nats::open_source(&server.broker(), &config, ctx).unwrap()
 }
 
 async fn ready(source: &dyn Source) {
@@ -212,7 +214,7 @@ async fn a_latest_source_does_not_replay() {
     // At least once needs a stream.
     let ctx = context("source", DeliveryMode::AtLeastOnce, "bad source");
     assert!(
-        NatsSource::new(
+        nats::open_source(
             &server.broker(),
             &NatsSourceConfig {
                 subjects: vec!["x".into()],

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fnaa_dataplane::outage::OutageMonitor;
+use fnaa_dataplane::transport::nats;
 use fnaa_dataplane::transport::nats::{
-    NatsAdmin, NatsSink, NatsSinkConfig, NatsSource, NatsSourceConfig, stream_name,
+    NatsAdmin, NatsSink, NatsSinkConfig, NatsSourceConfig, stream_name,
 };
 use fnaa_dataplane::transport::{
     Acker, DeliveryMode, Destination, Message, QueueAdmin as _, QueueLayout, Received, Sink,
@@ -100,7 +101,7 @@ impl TransportHarness for NatsHarness {
         };
         let ctx = common::nats::context_with("source", DeliveryMode::AtLeastOnce, monitor);
         Box::new(WithoutMsgId(
-            NatsSource::new(&self.server.broker(), &config, &ctx).unwrap(),
+            nats::open_source(&self.server.broker(), &config, &ctx).unwrap(),
         ))
     }
 
@@ -211,7 +212,7 @@ asyncio.run(main())
 /// A source of the harness: what it receives without the `Nats-Msg-Id`
 /// header, which our sink adds to each message for the stream's duplicate
 /// window (an id of the sink's own, so not one the checks can expect).
-struct WithoutMsgId(NatsSource);
+struct WithoutMsgId(fnaa_dataplane::transport::ChannelSource);
 
 impl Source for WithoutMsgId {
     fn recv(

@@ -12,9 +12,9 @@ use std::time::Duration;
 use fnaa_dataplane::DataPlane;
 use fnaa_dataplane::config::{BrokersConfig, PipelineConfig};
 use fnaa_dataplane::pipeline::Codec as _;
-use fnaa_dataplane::pipeline::PluginFactory;
 use fnaa_dataplane::pipeline::native::NativeCodec;
 use fnaa_dataplane::pipeline::wasm::WasmPlugins;
+use fnaa_dataplane::pipeline::{PluginError, PluginFactory};
 use fnaa_event::{AttributeValue, Event};
 use fnaa_runtime::{Runtime, RuntimeConfig};
 
@@ -23,7 +23,7 @@ pub fn wasm_plugins() -> WasmPlugins {
     let r = runtime.clone();
     WasmPlugins::new(runtime, move |name| {
         let p = fnaa_plugins::find(name).ok_or_else(|| format!("no embedded plugin `{name}`"))?;
-        r.load(name, p.wasm).map_err(|e| e.to_string())
+        Ok(r.load(name, p.wasm)?)
     })
 }
 
@@ -96,9 +96,24 @@ fn wasm_connectors_agree_with_the_binding_code() {
         .connector("amqp", "t", &cfg(&[("modee", "binary")]))
         .err()
         .unwrap();
-    assert!(err.contains("modee"), "{err}");
+    assert!(
+        matches!(err, PluginError::Instantiate(_)) && err.to_string().contains("modee"),
+        "{err}"
+    );
     let err = plugins.connector("bridge", "t", &[]).err().unwrap();
-    assert!(err.contains("processor"), "{err}");
+    assert!(
+        matches!(
+            err,
+            PluginError::WrongKind {
+                is: "processor",
+                wanted: "connector",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = plugins.connector("no-such", "t", &[]).err().unwrap();
+    assert!(matches!(err, PluginError::NotFound(_)), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

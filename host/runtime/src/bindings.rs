@@ -7,6 +7,9 @@ pub mod processor {
         path: "../../wit",
         world: "processor",
         imports: { default: trappable },
+        trappable_error_type: {
+            "fnaa:plugin/state.state-error" => crate::host::SetFailure,
+        },
     });
 }
 

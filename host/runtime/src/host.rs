@@ -122,6 +122,17 @@ pub struct StagedState {
     staged: HashMap<String, Option<Vec<u8>>>,
 }
 
+/// Why `state.set` failed: refused to the plugin (the WIT `state-error` it
+/// sees), or the host's store failed, which traps the call so that the
+/// batch is retried (bindgen's `trappable_error_type`).
+#[derive(Debug, thiserror::Error)]
+pub enum SetFailure {
+    #[error("state write refused: {0:?}")]
+    Refused(state::StateError),
+    #[error(transparent)]
+    Store(#[from] StateError),
+}
+
 /// Largest key and value a plugin may store.
 const MAX_KEY_BYTES: usize = 1024;
 const MAX_VALUE_BYTES: usize = 1 << 20;
@@ -157,19 +168,15 @@ impl StagedState {
         }
     }
 
-    fn set(
-        &mut self,
-        key: String,
-        value: Vec<u8>,
-    ) -> Result<Result<(), state::StateError>, StateError> {
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), SetFailure> {
         if key.len() > MAX_KEY_BYTES {
-            return Ok(Err(state::StateError::TooLarge(format!(
+            return Err(SetFailure::Refused(state::StateError::TooLarge(format!(
                 "key of {} bytes (limit {MAX_KEY_BYTES})",
                 key.len()
             ))));
         }
         if value.len() > MAX_VALUE_BYTES {
-            return Ok(Err(state::StateError::TooLarge(format!(
+            return Err(SetFailure::Refused(state::StateError::TooLarge(format!(
                 "value of {} bytes (limit {MAX_VALUE_BYTES})",
                 value.len()
             ))));
@@ -181,10 +188,12 @@ impl StagedState {
             .sum::<u64>()
             + (key.len() + value.len()) as u64;
         if self.store.usage(&self.namespace)? + staged_growth > self.quota {
-            return Ok(Err(state::StateError::QuotaExceeded(self.quota)));
+            return Err(SetFailure::Refused(state::StateError::QuotaExceeded(
+                self.quota,
+            )));
         }
         self.staged.insert(key, Some(value));
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn delete(&mut self, key: String) {
@@ -247,18 +256,21 @@ impl std::fmt::Display for Fields<'_> {
 }
 
 impl state::Host for HostState {
+    fn convert_state_error(&mut self, failure: SetFailure) -> wasmtime::Result<state::StateError> {
+        match failure {
+            SetFailure::Refused(refused) => Ok(refused),
+            SetFailure::Store(error) => Err(error.into()),
+        }
+    }
+
     fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
         // A failing state store is the host's fault: trap the call so the
         // batch is retried, rather than let the plugin believe a key is absent.
         Ok(self.state.get(&key)?)
     }
 
-    fn set(
-        &mut self,
-        key: String,
-        value: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), state::StateError>> {
-        Ok(self.state.set(key, value)?)
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), SetFailure> {
+        self.state.set(key, value)
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<()> {

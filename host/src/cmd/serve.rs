@@ -280,7 +280,7 @@ async fn start_data_plane(
 ) -> anyhow::Result<fnaa_dataplane::DataPlane> {
     let resolver = runtime.clone();
     let plugins = fnaa_dataplane::pipeline::wasm::WasmPlugins::new(runtime.clone(), move |name| {
-        crate::cmd::plugin::load_plugin(&resolver, name).map_err(|e| format!("{e:#}"))
+        crate::cmd::plugin::load_plugin(&resolver, name).map_err(|e| format!("{e:#}").into())
     });
     let plane = fnaa_dataplane::DataPlane::start_closed(
         &config.brokers,

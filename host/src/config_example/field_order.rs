@@ -17,7 +17,6 @@ pub(super) type FieldOrders = HashMap<&'static str, &'static [&'static str]>;
 /// `every_struct_has_its_declaration_order`.
 pub(super) fn field_orders() -> FieldOrders {
     use fnaa_control::config as control;
-    use fnaa_dataplane::transport::{amqp, kafka, memory, mqtt, nats, outbox};
     use fnaa_dataplane::{backoff, config as dataplane, embedded_mqtt, pipeline};
 
     [
@@ -37,13 +36,6 @@ pub(super) fn field_orders() -> FieldOrders {
         declared_fields::<dataplane::BrokersConfig>(),
         declared_fields::<embedded_mqtt::EmbeddedMqttConfig>(),
         declared_fields::<embedded_mqtt::EmbeddedTls>(),
-        declared_fields::<kafka::KafkaBrokerConfig>(),
-        declared_fields::<mqtt::MqttBrokerConfig>(),
-        declared_fields::<mqtt::MqttTlsConfig>(),
-        declared_fields::<amqp::AmqpBrokerConfig>(),
-        declared_fields::<nats::NatsBrokerConfig>(),
-        declared_fields::<memory::MemoryBrokerConfig>(),
-        declared_fields::<outbox::OutboxBrokerConfig>(),
         declared_fields::<crate::backends::dataplane::FlowsConfig>(),
         declared_fields::<crate::backends::peers::PeersConfig>(),
         declared_fields::<crate::ingest::IngestConfig>(),
@@ -53,23 +45,24 @@ pub(super) fn field_orders() -> FieldOrders {
         declared_fields::<dataplane::SinkFields>(),
         declared_fields::<backoff::RetryConfig>(),
         declared_fields::<pipeline::ProcessorRetryConfig>(),
-        declared_fields::<kafka::KafkaSourceConfig>(),
-        declared_fields::<kafka::KafkaSinkConfig>(),
-        declared_fields::<mqtt::MqttSourceConfig>(),
-        declared_fields::<mqtt::MqttSinkConfig>(),
-        declared_fields::<amqp::AmqpSourceConfig>(),
-        declared_fields::<amqp::AmqpSinkConfig>(),
-        declared_fields::<amqp::key_queues::KeyQueuesConfig>(),
-        declared_fields::<nats::NatsSourceConfig>(),
-        declared_fields::<nats::NatsSinkConfig>(),
-        declared_fields::<memory::MemorySourceConfig>(),
-        declared_fields::<memory::MemorySinkConfig>(),
-        declared_fields::<outbox::OutboxSourceConfig>(),
-        declared_fields::<outbox::OutboxSinkConfig>(),
     ]
     .into_iter()
+    .chain(broker_structs())
     .flatten()
     .collect()
+}
+
+/// The brokers' structs, from the transport's own list.
+fn broker_structs() -> Vec<Option<(&'static str, &'static [&'static str])>> {
+    struct Collect(Vec<Option<(&'static str, &'static [&'static str])>>);
+    impl fnaa_dataplane::transport::ConfigStructs for Collect {
+        fn add<T: DeserializeOwned>(&mut self) {
+            self.0.push(declared_fields::<T>());
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    fnaa_dataplane::transport::config_structs(&mut collect);
+    collect.0
 }
 
 /// The name and fields of struct `T`, as its derived `Deserialize` asks for

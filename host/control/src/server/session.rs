@@ -322,8 +322,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 })
                 .map_err(Failure::Sasl),
             Mechanism::ScramSha256 => match self.authenticate_scram(&first).await? {
-                Ok(outcome) => outcome,
-                Err(next) => return Ok(next),
+                Scram::Done(outcome) => outcome,
+                Scram::Ended(next) => return Ok(next),
             },
         };
         match outcome {
@@ -386,41 +386,48 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             .map_err(Failure::Service)
     }
 
-    async fn authenticate_scram(
-        &mut self,
-        response: &str,
-    ) -> std::io::Result<Result<Result<Principal, Failure>, Next>> {
+    async fn authenticate_scram(&mut self, response: &str) -> std::io::Result<Scram> {
+        let failed = |failure| Ok(Scram::Done(Err(failure)));
         let first =
             match sasl::decode(response).and_then(|message| scram::ClientFirst::parse(&message)) {
                 Ok(first) => first,
-                Err(error) => return Ok(Ok(Err(Failure::Sasl(error)))),
+                Err(error) => return failed(Failure::Sasl(error)),
             };
         let (keys, known) = match self.shared.service.scram_keys(&first.username).await {
             Ok(found) => found,
-            Err(error) => return Ok(Ok(Err(Failure::Service(error)))),
+            Err(error) => return failed(Failure::Service(error)),
         };
         let (exchange, server_first) = scram::ServerExchange::start(first, keys);
         self.send(&fixed::challenge(sasl::encode(server_first.as_bytes())))
             .await?;
         let client_final = match self.sasl_response().await? {
             Ok(line) => line,
-            Err(next) => return Ok(Err(next)),
+            Err(next) => return Ok(Scram::Ended(next)),
         };
         let server_final =
             match sasl::decode(&client_final).and_then(|message| exchange.finish(&message)) {
                 Ok(server_final) if known => server_final,
-                Ok(_) => return Ok(Ok(Err(Failure::Sasl(SaslError::Failed)))),
-                Err(error) => return Ok(Ok(Err(Failure::Sasl(error)))),
+                Ok(_) => return failed(Failure::Sasl(SaslError::Failed)),
+                Err(error) => return failed(Failure::Sasl(error)),
             };
         // RFC 5802: the server proves itself; the client then sends an
         // empty response.
         self.send(&fixed::challenge(sasl::encode(server_final.as_bytes())))
             .await?;
         match self.sasl_response().await? {
-            Ok(_) => Ok(Ok(Ok(Principal::User(exchange.username().to_owned())))),
-            Err(next) => Ok(Err(next)),
+            Ok(_) => Ok(Scram::Done(Ok(Principal::User(
+                exchange.username().to_owned(),
+            )))),
+            Err(next) => Ok(Scram::Ended(next)),
         }
     }
+}
+
+/// How a SCRAM exchange ended: with a login or its failure, or with the
+/// session (the client went, or cancelled with `*`).
+enum Scram {
+    Done(Result<Principal, Failure>),
+    Ended(Next),
 }
 
 /// Why a login did not succeed.

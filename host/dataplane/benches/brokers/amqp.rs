@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use fnaa_dataplane::backoff::RetryConfig;
 use fnaa_dataplane::transport::DeliveryMode;
-use fnaa_dataplane::transport::amqp::{
-    AmqpBrokerConfig, AmqpSinkConfig, AmqpSource, AmqpSourceConfig,
-};
+use fnaa_dataplane::transport::amqp;
+use fnaa_dataplane::transport::amqp::{AmqpBrokerConfig, AmqpSinkConfig, AmqpSourceConfig};
 use fnaa_event::binding::Binding;
 
 use crate::common;
@@ -28,7 +27,7 @@ pub async fn amqp(n: usize) -> Vec<Row> {
         let (q_in, q_out) = (common::unique("bench-in"), common::unique("bench-out"));
         // Declare both queues, then preload the input queue.
         for q in [&q_in, &q_out] {
-            let s = AmqpSource::new(
+            let s = amqp::open_source(
                 &broker,
                 &AmqpSourceConfig::queue(q),
                 "declare",
@@ -51,7 +50,7 @@ pub async fn amqp(n: usize) -> Vec<Row> {
         producer
             .publish_numbered(0..n, 2000, Duration::ZERO, event)
             .await;
-        let mut consumer = AmqpSource::new(
+        let mut consumer = amqp::open_source(
             &broker,
             &AmqpSourceConfig::queue(&q_out),
             "bench-consumer",

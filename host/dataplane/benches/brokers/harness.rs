@@ -37,7 +37,7 @@ pub fn wasm_plugins() -> Arc<WasmPlugins> {
     let r = runtime.clone();
     Arc::new(WasmPlugins::new(runtime, move |name| {
         let p = fnaa_plugins::find(name).ok_or_else(|| format!("no embedded plugin `{name}`"))?;
-        r.load(name, p.wasm).map_err(|e| e.to_string())
+        Ok(r.load(name, p.wasm)?)
     }))
 }
 

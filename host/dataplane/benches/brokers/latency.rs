@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use fnaa_dataplane::backoff::RetryConfig;
 use fnaa_dataplane::pipeline::native::{NativeCodec, NativePlugins, PassThrough};
 use fnaa_dataplane::pipeline::{Codec, PluginFactory, Processor};
+use fnaa_dataplane::transport::mqtt;
 use fnaa_dataplane::transport::mqtt::{
-    MqttBrokerConfig, MqttSinkConfig, MqttSource, MqttSourceConfig, MqttVersion,
+    MqttBrokerConfig, MqttSinkConfig, MqttSourceConfig, MqttVersion,
 };
 use fnaa_dataplane::transport::{DeliveryMode, Message};
 use fnaa_event::Event;
@@ -118,7 +119,7 @@ pub async fn latency(n: usize) -> Vec<Row> {
             brokers_toml(&[("a", Conn::Mqtt(a.port)), ("b", Conn::Mqtt(b.port))])
         ));
         let plane = doc.start(plugins).await;
-        let mut consumer = MqttSource::new(
+        let mut consumer = mqtt::open_source(
             &MqttBrokerConfig::new("127.0.0.1", b.port, MqttVersion::V5),
             &MqttSourceConfig::new(vec!["lat/out".into()]),
             &common::unique("lat-consumer"),

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use fnaa_dataplane::backoff::RetryConfig;
 use fnaa_dataplane::transport::DeliveryMode;
+use fnaa_dataplane::transport::mqtt;
 use fnaa_dataplane::transport::mqtt::{
-    MqttBrokerConfig, MqttSinkConfig, MqttSource, MqttSourceConfig, MqttVersion,
+    MqttBrokerConfig, MqttSinkConfig, MqttSourceConfig, MqttVersion,
 };
 use fnaa_event::binding::Binding;
 
@@ -95,7 +96,7 @@ async fn mqtt_run(
     out_topic: &str,
     n: usize,
 ) -> Row {
-    let mut consumer = MqttSource::new(
+    let mut consumer = mqtt::open_source(
         &MqttBrokerConfig::new("127.0.0.1", b, MqttVersion::V5),
         &MqttSourceConfig::new(vec![out_topic.to_owned()]),
         &common::unique("bench-consumer"),

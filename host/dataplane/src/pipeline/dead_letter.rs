@@ -5,7 +5,7 @@
 use fnaa_event::binding::STRUCTURED_CONTENT_TYPE;
 use fnaa_event::{AttributeValue, Event};
 
-use super::{Codec, DeadLetterSpec, PipelineError};
+use super::{Codec, DeadLetterSpec, PipelineError, Refusal};
 use crate::transport::{Message, Outcome, Sink};
 
 /// Marks `event` as a dead letter: why, where and in which pipeline it
@@ -71,7 +71,7 @@ impl DeadLetter {
         self.encoder = Some(encoder);
         let results = match result {
             Ok(r) if r.len() == events.len() => r,
-            _ => vec![Err("dead-letter connector failed".to_owned()); events.len()],
+            _ => vec![Err(Refusal("dead-letter connector failed".to_owned())); events.len()],
         };
         let messages: Vec<Message> = events
             .iter()

@@ -57,7 +57,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::{NativePluginError, PipelineError};
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
-pub use stage::{Codec, PluginFactory, Processor, StageError};
+pub use stage::{
+    BoxError, Codec, PerRecord, PluginError, PluginFactory, Processor, Refusal, StageError,
+};
 
 use self::dead_letter::DeadLetter;
 use self::error::FailureSlot;

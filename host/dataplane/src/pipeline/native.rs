@@ -10,7 +10,7 @@ use fnaa_event::Event;
 use fnaa_event::binding::{Binding, Codec as BindingCodec};
 
 use super::NativePluginError;
-use super::stage::{Codec, PluginFactory, Processor, StageError};
+use super::stage::{Codec, PerRecord, PluginError, PluginFactory, Processor, Refusal, StageError};
 use crate::transport::Message;
 
 /// A connector over `fnaa_event::binding`.
@@ -44,18 +44,22 @@ fn now() -> (u64, u32) {
 }
 
 impl Codec for NativeCodec {
-    fn decode(&mut self, batch: &[Message]) -> Result<Vec<Result<Event, String>>, StageError> {
+    fn decode(&mut self, batch: &[Message]) -> Result<PerRecord<Event>, StageError> {
         let now = now();
         Ok(batch
             .iter()
-            .map(|m| self.codec.decode(m, now).map_err(|e| e.to_string()))
+            .map(|m| {
+                self.codec
+                    .decode(m, now)
+                    .map_err(|e| Refusal(e.to_string()))
+            })
             .collect())
     }
 
-    fn encode(&mut self, batch: &[Event]) -> Result<Vec<Result<Message, String>>, StageError> {
+    fn encode(&mut self, batch: &[Event]) -> Result<PerRecord<Message>, StageError> {
         Ok(batch
             .iter()
-            .map(|e| self.codec.encode(e).map_err(|e| e.to_string()))
+            .map(|e| self.codec.encode(e).map_err(|e| Refusal(e.to_string())))
             .collect())
     }
 }
@@ -88,9 +92,8 @@ impl PluginFactory for NativePlugins {
         plugin: &str,
         _instance: &str,
         config: &[(String, String)],
-    ) -> Result<Box<dyn Codec>, String> {
-        let codec = NativeCodec::new(plugin, config).map_err(|e| e.to_string())?;
-        Ok(Box::new(codec))
+    ) -> Result<Box<dyn Codec>, PluginError> {
+        Ok(Box::new(NativeCodec::new(plugin, config)?))
     }
 
     fn processor(
@@ -98,12 +101,11 @@ impl PluginFactory for NativePlugins {
         plugin: &str,
         _instance: &str,
         config: &[(String, String)],
-    ) -> Result<Box<dyn Processor>, String> {
-        let made: Result<Box<dyn Processor>, NativePluginError> = match plugin {
+    ) -> Result<Box<dyn Processor>, PluginError> {
+        match plugin {
             "bridge" if config.is_empty() => Ok(Box::new(PassThrough)),
-            "bridge" => Err(NativePluginError::Unconfigurable("bridge")),
-            other => Err(NativePluginError::UnknownProcessor(other.to_owned())),
-        };
-        made.map_err(|e| e.to_string())
+            "bridge" => Err(NativePluginError::Unconfigurable("bridge").into()),
+            other => Err(NativePluginError::UnknownProcessor(other.to_owned()).into()),
+        }
     }
 }

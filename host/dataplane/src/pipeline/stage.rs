@@ -31,13 +31,45 @@ impl StageError {
     }
 }
 
+/// A plugin's reason for refusing one message or event of a batch; the
+/// record goes to the dead letters with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+/// What a connector made of each record of a batch, in order.
+pub type PerRecord<T> = Vec<Result<T, Refusal>>;
+
 /// A connector plugin instance: CloudEvents binding between messages and
 /// events.
 pub trait Codec: Send {
     /// One result per message, in order.
-    fn decode(&mut self, batch: &[Message]) -> Result<Vec<Result<Event, String>>, StageError>;
+    fn decode(&mut self, batch: &[Message]) -> Result<PerRecord<Event>, StageError>;
     /// One result per event, in order.
-    fn encode(&mut self, batch: &[Event]) -> Result<Vec<Result<Message, String>>, StageError>;
+    fn encode(&mut self, batch: &[Event]) -> Result<PerRecord<Message>, StageError>;
+}
+
+/// What a [`Resolver`](super::wasm::Resolver) or a factory's own catalogue
+/// says of a plugin it cannot give.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a connector or processor instance cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// No such plugin (the catalogue's reason).
+    #[error("{0}")]
+    NotFound(BoxError),
+    #[error("plugin `{name}` is a {is}, not a {wanted}")]
+    WrongKind {
+        name: String,
+        is: &'static str,
+        wanted: &'static str,
+    },
+    /// The runtime refused to instantiate it (configuration, imports).
+    #[error(transparent)]
+    Instantiate(#[from] fnaa_runtime::RuntimeError),
+    #[error(transparent)]
+    Native(#[from] super::NativePluginError),
 }
 
 /// A processor plugin instance.
@@ -57,12 +89,12 @@ pub trait PluginFactory: Send + Sync {
         plugin: &str,
         instance: &str,
         config: &[(String, String)],
-    ) -> Result<Box<dyn Codec>, String>;
+    ) -> Result<Box<dyn Codec>, PluginError>;
     /// A processor instance.
     fn processor(
         &self,
         plugin: &str,
         instance: &str,
         config: &[(String, String)],
-    ) -> Result<Box<dyn Processor>, String>;
+    ) -> Result<Box<dyn Processor>, PluginError>;
 }

@@ -113,7 +113,7 @@ impl StageWorker {
                         Ok(e) => events.push(e),
                         Err(reason) => {
                             PipelineMetrics::add(&self.metrics.decode_errors, 1);
-                            dead.push(self.undecodable(m, &reason));
+                            dead.push(self.undecodable(m, &reason.0));
                         }
                     }
                 }
@@ -188,7 +188,7 @@ impl StageWorker {
                                 &self.pipeline,
                                 "encode",
                                 &self.encoder_plugin,
-                                &reason,
+                                &reason.0,
                             ));
                         }
                     }

@@ -7,11 +7,13 @@ use fnaa_runtime::{
     ConnectorInstance, Plugin, PluginKind, ProcessError, ProcessorInstance, Runtime,
 };
 
-use super::stage::{Codec, PluginFactory, Processor, StageError};
+use super::stage::{
+    BoxError, Codec, PerRecord, PluginError, PluginFactory, Processor, Refusal, StageError,
+};
 use crate::transport::Message;
 
 /// Finds a plugin by name (embedded standard plugins, installed ones).
-pub type Resolver = dyn Fn(&str) -> Result<Plugin, String> + Send + Sync;
+pub type Resolver = dyn Fn(&str) -> Result<Plugin, BoxError> + Send + Sync;
 
 /// Creates pipeline plugin instances with the wasm runtime.
 pub struct WasmPlugins {
@@ -29,7 +31,7 @@ impl WasmPlugins {
     /// Plugins found by `resolve`, run by `runtime`.
     pub fn new(
         runtime: Runtime,
-        resolve: impl Fn(&str) -> Result<Plugin, String> + Send + Sync + 'static,
+        resolve: impl Fn(&str) -> Result<Plugin, BoxError> + Send + Sync + 'static,
     ) -> Self {
         WasmPlugins {
             runtime,
@@ -37,10 +39,10 @@ impl WasmPlugins {
         }
     }
 
-    fn find(&self, name: &str, kind: PluginKind) -> Result<Plugin, WasmPluginError> {
-        let plugin = (self.resolve)(name).map_err(WasmPluginError::NotFound)?;
+    fn find(&self, name: &str, kind: PluginKind) -> Result<Plugin, PluginError> {
+        let plugin = (self.resolve)(name).map_err(PluginError::NotFound)?;
         if plugin.kind() != kind {
-            return Err(WasmPluginError::WrongKind {
+            return Err(PluginError::WrongKind {
                 name: name.to_owned(),
                 is: plugin.kind().as_str(),
                 wanted: kind.as_str(),
@@ -48,23 +50,6 @@ impl WasmPlugins {
         }
         Ok(plugin)
     }
-}
-
-/// Why a wasm plugin instance cannot be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WasmPluginError {
-    /// The resolver's reason.
-    #[error("{0}")]
-    NotFound(String),
-    #[error("plugin `{name}` is a {is}, not a {wanted}")]
-    WrongKind {
-        name: String,
-        is: &'static str,
-        wanted: &'static str,
-    },
-    /// The runtime refused to instantiate it.
-    #[error("{0}")]
-    Instantiate(String),
 }
 
 fn stage_error(e: ProcessError) -> StageError {
@@ -83,13 +68,20 @@ fn stage_error(e: ProcessError) -> StageError {
 pub struct WasmCodec(ConnectorInstance);
 
 impl Codec for WasmCodec {
-    fn decode(&mut self, batch: &[Message]) -> Result<Vec<Result<Event, String>>, StageError> {
-        self.0.decode(batch.to_vec()).map_err(stage_error)
+    fn decode(&mut self, batch: &[Message]) -> Result<PerRecord<Event>, StageError> {
+        let decoded = self.0.decode(batch.to_vec()).map_err(stage_error)?;
+        Ok(refusals(decoded))
     }
 
-    fn encode(&mut self, batch: &[Event]) -> Result<Vec<Result<Message, String>>, StageError> {
-        self.0.encode(batch.to_vec()).map_err(stage_error)
+    fn encode(&mut self, batch: &[Event]) -> Result<PerRecord<Message>, StageError> {
+        let encoded = self.0.encode(batch.to_vec()).map_err(stage_error)?;
+        Ok(refusals(encoded))
     }
+}
+
+/// The plugin's per-record strings (WIT `result<_, string>`) as refusals.
+fn refusals<T>(results: Vec<Result<T, String>>) -> PerRecord<T> {
+    results.into_iter().map(|r| r.map_err(Refusal)).collect()
 }
 
 /// A processor plugin instance.
@@ -108,12 +100,10 @@ impl PluginFactory for WasmPlugins {
         plugin: &str,
         instance: &str,
         config: &[(String, String)],
-    ) -> Result<Box<dyn Codec>, String> {
-        let made = self.find(plugin, PluginKind::Connector).and_then(|p| {
-            ConnectorInstance::new(&self.runtime, &p, instance, config)
-                .map_err(|e| WasmPluginError::Instantiate(e.to_string()))
-        });
-        Ok(Box::new(WasmCodec(made.map_err(|e| e.to_string())?)))
+    ) -> Result<Box<dyn Codec>, PluginError> {
+        let plugin = self.find(plugin, PluginKind::Connector)?;
+        let made = ConnectorInstance::new(&self.runtime, &plugin, instance, config)?;
+        Ok(Box::new(WasmCodec(made)))
     }
 
     fn processor(
@@ -121,11 +111,9 @@ impl PluginFactory for WasmPlugins {
         plugin: &str,
         instance: &str,
         config: &[(String, String)],
-    ) -> Result<Box<dyn Processor>, String> {
-        let made = self.find(plugin, PluginKind::Processor).and_then(|p| {
-            ProcessorInstance::new(&self.runtime, &p, instance, config)
-                .map_err(|e| WasmPluginError::Instantiate(e.to_string()))
-        });
-        Ok(Box::new(WasmProcessor(made.map_err(|e| e.to_string())?)))
+    ) -> Result<Box<dyn Processor>, PluginError> {
+        let plugin = self.find(plugin, PluginKind::Processor)?;
+        let made = ProcessorInstance::new(&self.runtime, &plugin, instance, config)?;
+        Ok(Box::new(WasmProcessor(made)))
     }
 }

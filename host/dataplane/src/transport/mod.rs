@@ -7,10 +7,13 @@
 //! (`[brokers.connections.<name>]`, whose `///` docs are the user docs),
 //! `broker.rs` its [`Broker`] implementation (how a pipeline endpoint and an
 //! FNAP flow map onto it), `source.rs`, `sink.rs`, and `admin.rs` when its
-//! queues need creating. Adding a broker is that folder, one variant of
-//! [`BrokerConfig`] with its name in [`BrokerConfig::KINDS`], the broker's
-//! CloudEvents binding in `sdk/event/src/binding/` and its connector plugin
-//! in `plugins/connectors/`.
+//! queues need creating. Adding a broker is that folder and, in this file
+//! only, one variant of [`BrokerConfig`] with its name in
+//! [`BrokerConfig::KINDS`], its sections in [`SourceFields`] and
+//! [`SinkFields`] and its structs in [`config_structs`] (tests name any
+//! that is missing); then the broker's CloudEvents binding in
+//! `sdk/event/src/binding/` and its connector plugin in
+//! `plugins/connectors/`.
 //!
 //! Contract shared by every transport:
 //!
@@ -29,6 +32,7 @@
 
 pub mod amqp;
 pub mod broker;
+mod channel;
 pub mod kafka;
 pub mod memory;
 pub mod mqtt;
@@ -39,11 +43,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 pub use broker::{
     Broker, BrokerFuture, EndpointContext, EndpointSettings, NoQueues, QueueAdmin, QueueLayout,
     client_id, consumer_name,
 };
+pub use channel::ChannelSource;
 pub use fnaa_event::binding::{Destination, Message};
 
 /// One external broker (`[brokers.connections.<name>]`), by `type`. This
@@ -348,58 +355,6 @@ impl Acker for NoAck {
     }
 }
 
-/// The receiving end of a transport's connection task, batched: up to
-/// `max` items, waiting for the first one indefinitely, then for more until
-/// `linger` has passed since the first. Cancel-safe: items taken from the
-/// channel stay here until a `recv` returns them.
-pub(crate) struct BatchBuffer<T> {
-    rx: tokio::sync::mpsc::Receiver<T>,
-    buffer: Vec<T>,
-}
-
-impl<T> BatchBuffer<T> {
-    pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<T>) -> Self {
-        BatchBuffer {
-            rx,
-            buffer: Vec::new(),
-        }
-    }
-
-    pub(crate) async fn recv(
-        &mut self,
-        max: usize,
-        linger: Duration,
-    ) -> Result<Vec<T>, TransportError> {
-        let max = max.max(1);
-        if self.buffer.is_empty() {
-            let first = self.rx.recv().await.ok_or(TransportError::Closed)?;
-            self.buffer.push(first);
-        }
-        let deadline = tokio::time::Instant::now() + linger;
-        while self.buffer.len() < max {
-            while self.buffer.len() < max {
-                match self.rx.try_recv() {
-                    Ok(item) => self.buffer.push(item),
-                    Err(_) => break,
-                }
-            }
-            if self.buffer.len() >= max {
-                break;
-            }
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(item)) => self.buffer.push(item),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        let rest = if self.buffer.len() > max {
-            self.buffer.split_off(max)
-        } else {
-            Vec::new()
-        };
-        Ok(std::mem::replace(&mut self.buffer, rest))
-    }
-}
-
 /// The `<prefix>_<NAME>` environment variables that fill a broker's unset
 /// settings (e.g. `RABBITMQ_HOST`), read through `env` so tests can pass
 /// their own.
@@ -461,6 +416,105 @@ pub(crate) fn submit(
         handed.map_err(|_| TransportError::Closed)?;
         outcome.await.map_err(|_| TransportError::Closed)
     })
+}
+
+// The list of brokers, with `BrokerConfig`: a new broker adds its
+// sections here.
+
+// Only the schema of `SourceFields` and `SinkFields` is used (by `fnaa
+// config example`; `Deserialize` tells their fields' order): they are
+// `EndpointConfig` as written, with a section for each type of broker
+// (`BrokerConfig::KINDS`) holding that broker's own settings.
+
+/// A pipeline's source: the broker to read from, the connector that decodes
+/// its messages and, in the section named after the broker's type (the
+/// only one to write), what to read there.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SourceFields {
+    /// A broker of `[brokers.connections]`, or `embedded`.
+    broker: String,
+    /// Connector plugin that decodes the messages. Default: the CloudEvents
+    /// binding of the broker's protocol (`kafka`, `mqtt`, `amqp`, ...);
+    /// `raw` wraps plain payloads.
+    connector: Option<String>,
+    /// The connector's configuration (`mode`, `raw.source`, ...).
+    #[serde(default)]
+    connector_config: crate::config::PluginConfig,
+    /// What to read when `broker` is of type `kafka`.
+    kafka: Option<kafka::KafkaSourceConfig>,
+    /// What to read when `broker` is of type `mqtt` (or is `embedded`).
+    mqtt: Option<mqtt::MqttSourceConfig>,
+    /// What to read when `broker` is of type `amqp`.
+    amqp: Option<amqp::AmqpSourceConfig>,
+    /// What to read when `broker` is of type `nats`.
+    nats: Option<nats::NatsSourceConfig>,
+    /// What to read when `broker` is of type `memory`.
+    memory: Option<memory::MemorySourceConfig>,
+    /// What to read when `broker` is of type `outbox`.
+    outbox: Option<outbox::OutboxSourceConfig>,
+}
+
+/// A pipeline's sink: the broker to publish to, the connector that encodes
+/// the events and, in the section named after the broker's type (the only
+/// one to write), where to publish there.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SinkFields {
+    /// A broker of `[brokers.connections]`, or `embedded`.
+    broker: String,
+    /// Connector plugin that encodes the events. Default: the CloudEvents
+    /// binding of the broker's protocol.
+    connector: Option<String>,
+    /// The connector's configuration (`mode`, `destination`,
+    /// `routing_key`, `var.*`, ...).
+    #[serde(default)]
+    connector_config: crate::config::PluginConfig,
+    /// Where to publish when `broker` is of type `kafka`.
+    kafka: Option<kafka::KafkaSinkConfig>,
+    /// Where to publish when `broker` is of type `mqtt` (or is `embedded`).
+    mqtt: Option<mqtt::MqttSinkConfig>,
+    /// Where to publish when `broker` is of type `amqp`.
+    amqp: Option<amqp::AmqpSinkConfig>,
+    /// Where to publish when `broker` is of type `nats`.
+    nats: Option<nats::NatsSinkConfig>,
+    /// Where to publish when `broker` is of type `memory`.
+    memory: Option<memory::MemorySinkConfig>,
+    /// Where to publish when `broker` is of type `outbox`.
+    outbox: Option<outbox::OutboxSinkConfig>,
+}
+
+/// Takes each configuration struct of the brokers, by type.
+pub trait ConfigStructs {
+    fn add<T: serde::de::DeserializeOwned>(&mut self);
+}
+
+/// Hands `to` every broker's configuration structs: its connection, and
+/// its source and sink sections (`fnaa config example` lists their fields
+/// in the order they are declared).
+pub fn config_structs(to: &mut impl ConfigStructs) {
+    to.add::<kafka::KafkaBrokerConfig>();
+    to.add::<kafka::KafkaSourceConfig>();
+    to.add::<kafka::KafkaSinkConfig>();
+    to.add::<mqtt::MqttBrokerConfig>();
+    to.add::<mqtt::MqttTlsConfig>();
+    to.add::<mqtt::MqttSourceConfig>();
+    to.add::<mqtt::MqttSinkConfig>();
+    to.add::<amqp::AmqpBrokerConfig>();
+    to.add::<amqp::AmqpSourceConfig>();
+    to.add::<amqp::AmqpSinkConfig>();
+    to.add::<amqp::key_queues::KeyQueuesConfig>();
+    to.add::<nats::NatsBrokerConfig>();
+    to.add::<nats::NatsSourceConfig>();
+    to.add::<nats::NatsSinkConfig>();
+    to.add::<memory::MemoryBrokerConfig>();
+    to.add::<memory::MemorySourceConfig>();
+    to.add::<memory::MemorySinkConfig>();
+    to.add::<outbox::OutboxBrokerConfig>();
+    to.add::<outbox::OutboxSourceConfig>();
+    to.add::<outbox::OutboxSinkConfig>();
 }
 
 #[cfg(test)]

@@ -15,10 +15,12 @@ use fnaa_dataplane::backoff::RetryConfig;
 use fnaa_dataplane::config::{BrokersConfig, PipelineConfig};
 use fnaa_dataplane::outage::OutageMonitor;
 use fnaa_dataplane::pipeline::{MetricsSnapshot, PluginFactory};
+use fnaa_dataplane::transport::ChannelSource;
 use fnaa_dataplane::transport::amqp::{AmqpBrokerConfig, AmqpSink, AmqpSinkConfig};
 use fnaa_dataplane::transport::kafka::{KafkaBrokerConfig, KafkaSink, KafkaSinkConfig};
+use fnaa_dataplane::transport::mqtt;
 use fnaa_dataplane::transport::mqtt::{
-    MqttBrokerConfig, MqttSink, MqttSinkConfig, MqttSource, MqttSourceConfig, MqttVersion,
+    MqttBrokerConfig, MqttSink, MqttSinkConfig, MqttSourceConfig, MqttVersion,
 };
 use fnaa_dataplane::transport::{DeliveryMode, Message, Outcome, Sink, Source};
 use fnaa_event::Event;
@@ -234,9 +236,9 @@ pub async fn ready(source: &dyn Source) {
 }
 
 /// A subscriber with a persistent session, subscribed when this returns.
-pub async fn mqtt_collector(port: u16, topic: &str) -> MqttSource {
+pub async fn mqtt_collector(port: u16, topic: &str) -> ChannelSource {
     let broker = MqttBrokerConfig::new("127.0.0.1", port, MqttVersion::V5);
-    let source = MqttSource::new(
+    let source = mqtt::open_source(
         &broker,
         &MqttSourceConfig::new(vec![topic.to_owned()]),
         &super::unique("collector"),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use fnaa_dataplane::pipeline::native::NativePlugins;
-use fnaa_dataplane::pipeline::{Codec, PluginFactory, Processor, StageError};
+use fnaa_dataplane::pipeline::{Codec, PluginError, PluginFactory, Processor, StageError};
 use fnaa_event::{AttributeValue, Event};
 
 /// Event `ev-<i>` with `subject`, JSON data `{"n":<i>}` and extension
@@ -82,7 +82,7 @@ impl PluginFactory for TestPlugins {
         plugin: &str,
         instance: &str,
         config: &[(String, String)],
-    ) -> Result<Box<dyn Codec>, String> {
+    ) -> Result<Box<dyn Codec>, PluginError> {
         NativePlugins.connector(plugin, instance, config)
     }
 
@@ -91,7 +91,7 @@ impl PluginFactory for TestPlugins {
         plugin: &str,
         instance: &str,
         config: &[(String, String)],
-    ) -> Result<Box<dyn Processor>, String> {
+    ) -> Result<Box<dyn Processor>, PluginError> {
         match plugin {
             "failer" => Ok(Box::new(Failer {
                 flaky_seen: self.flaky_seen.clone(),

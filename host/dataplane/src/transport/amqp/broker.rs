@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{AmqpAdmin, AmqpBrokerConfig, AmqpSink, AmqpSinkConfig, AmqpSource, AmqpSourceConfig};
+use super::{AmqpAdmin, AmqpBrokerConfig, AmqpSink, AmqpSinkConfig, AmqpSourceConfig};
 use crate::transport::{
     Broker, BrokerFuture, EndpointContext, EndpointSettings, QueueAdmin, Sink, Source,
     TransportError, consumer_name,
@@ -32,7 +32,7 @@ impl Broker for AmqpBrokerConfig {
     ) -> BrokerFuture<'a, Box<dyn Source>> {
         Box::pin(async move {
             let config: AmqpSourceConfig = settings.require("amqp", context.role)?;
-            let source = AmqpSource::new(
+            let source = super::source::open(
                 self,
                 &config,
                 &context.client_id,

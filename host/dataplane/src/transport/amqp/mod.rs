@@ -6,7 +6,7 @@
 //!   silently dropped; exchanges created when missing, after a passive
 //!   existence check on a throwaway channel (a failed passive declare closes
 //!   its channel).
-//! * [`AmqpSource`]: a durable queue bound to an exchange (topic, direct,
+//! * [`open_source`]: a durable queue bound to an exchange (topic, direct,
 //!   fanout), consumed with manual acknowledgements and a prefetch window;
 //!   in `latest` mode an exclusive server-named queue (or the named queue,
 //!   purged on every connect), so no backlog is replayed.
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use admin::AmqpAdmin;
 pub use sink::{AmqpSink, AmqpSinkConfig};
-pub use source::{AmqpSource, AmqpSourceConfig};
+pub use source::{AmqpSourceConfig, open as open_source};
 
 use super::TransportError;
 use crate::secret::Secret;

@@ -1,7 +1,6 @@
 //! AMQP source: a queue bound to an exchange, consumed with manual acks.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
@@ -19,7 +18,7 @@ use super::{AmqpBrokerConfig, ExchangeType, client_error, ensure_exchange, heade
 use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
 use crate::transport::{
-    AckToken, Acker, BatchBuffer, DeliveryMode, Destination, Message, Readiness, Received, Source,
+    AckToken, Acker, ChannelSource, DeliveryMode, Destination, Message, Readiness, Received,
     TokenInner, TransportError,
 };
 
@@ -80,91 +79,59 @@ impl AmqpSourceConfig {
 /// The channel deliveries arrive on, and which connection it belongs to.
 type Current = Arc<Mutex<Option<(u64, Channel)>>>;
 
-/// Consumes an AMQP queue.
-pub struct AmqpSource {
-    ready: Readiness,
-    messages: BatchBuffer<Received>,
-    acker: Arc<AmqpAcker>,
-    description: String,
-}
-
-impl AmqpSource {
-    /// Starts the connection task; it connects, declares, binds and
-    /// consumes, and does it all again after every failure.
-    pub fn new(
-        broker: &AmqpBrokerConfig,
-        config: &AmqpSourceConfig,
-        connection_name: &str,
-        mode: DeliveryMode,
-        retry: RetryConfig,
-        monitor: Arc<OutageMonitor>,
-    ) -> Result<AmqpSource, TransportError> {
-        match &config.queue {
-            Some(q) => {
-                short("queue name", q)?;
-            }
-            None if mode == DeliveryMode::AtLeastOnce => {
-                return Err(TransportError::Config {
+/// Consumes an AMQP queue: starts the connection task; it connects,
+/// declares, binds and consumes, and does it all again after every failure.
+pub fn open(
+    broker: &AmqpBrokerConfig,
+    config: &AmqpSourceConfig,
+    connection_name: &str,
+    mode: DeliveryMode,
+    retry: RetryConfig,
+    monitor: Arc<OutageMonitor>,
+) -> Result<ChannelSource, TransportError> {
+    match &config.queue {
+        Some(q) => {
+            short("queue name", q)?;
+        }
+        None if mode == DeliveryMode::AtLeastOnce => {
+            return Err(TransportError::Config {
                     broker: "amqp",
                     reason: "at-least-once needs a named `queue`: an exclusive queue dies, with what it holds, with its connection".into(),
                 });
-            }
-            None => {}
         }
-        let current: Current = Arc::new(Mutex::new(None));
-        let (tx, rx) = mpsc::channel(usize::from(config.prefetch.max(1)) + 16);
-        let description = format!(
-            "amqp queue `{}`{} on {}",
-            config.queue.as_deref().unwrap_or("<exclusive>"),
-            config
-                .exchange
-                .as_ref()
-                .map(|e| format!(" bound to `{e}` {:?}", config.binding_keys))
-                .unwrap_or_default(),
-            broker.describe()
-        );
-        let ready = Readiness::new();
-        let driver = Driver {
-            ready: ready.clone(),
-            broker: broker.clone(),
-            config: config.clone(),
-            name: connection_name.to_owned(),
-            mode,
-            retry,
-            monitor,
-            current: current.clone(),
-            tx,
-        };
-        tokio::spawn(driver.run());
-        Ok(AmqpSource {
-            ready,
-            messages: BatchBuffer::new(rx),
-            acker: Arc::new(AmqpAcker { current }),
-            description,
-        })
+        None => {}
     }
-}
-
-impl Source for AmqpSource {
-    fn recv(
-        &mut self,
-        max: usize,
-        linger: Duration,
-    ) -> BoxFuture<'_, Result<Vec<Received>, TransportError>> {
-        Box::pin(self.messages.recv(max, linger))
-    }
-
-    fn acker(&self) -> Arc<dyn Acker> {
-        self.acker.clone()
-    }
-
-    fn describe(&self) -> String {
-        self.description.clone()
-    }
-
-    fn ready(&self) -> BoxFuture<'static, ()> {
-        self.ready.wait_owned()
-    }
+    let current: Current = Arc::new(Mutex::new(None));
+    let (tx, rx) = mpsc::channel(usize::from(config.prefetch.max(1)) + 16);
+    let description = format!(
+        "amqp queue `{}`{} on {}",
+        config.queue.as_deref().unwrap_or("<exclusive>"),
+        config
+            .exchange
+            .as_ref()
+            .map(|e| format!(" bound to `{e}` {:?}", config.binding_keys))
+            .unwrap_or_default(),
+        broker.describe()
+    );
+    let ready = Readiness::new();
+    let driver = Driver {
+        ready: ready.clone(),
+        broker: broker.clone(),
+        config: config.clone(),
+        name: connection_name.to_owned(),
+        mode,
+        retry,
+        monitor,
+        current: current.clone(),
+        tx,
+    };
+    tokio::spawn(driver.run());
+    Ok(ChannelSource::new(
+        ready,
+        rx,
+        Arc::new(AmqpAcker { current }),
+        description,
+    ))
 }
 
 struct AmqpAcker {

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{
-    MqttBrokerConfig, MqttSink, MqttSinkConfig, MqttSource, MqttSourceConfig, MqttVersion,
-};
+use super::{MqttBrokerConfig, MqttSink, MqttSinkConfig, MqttSourceConfig, MqttVersion};
 use crate::transport::{
     Broker, BrokerFuture, DeliveryMode, EndpointContext, EndpointSettings, NoQueues, QueueAdmin,
     Sink, Source, TransportError,
@@ -49,7 +47,7 @@ impl Broker for MqttBrokerConfig {
             if context.delivery == DeliveryMode::AtLeastOnce && config.qos == 0 {
                 tracing::warn!(pipeline = %context.pipeline, "MQTT source with QoS 0 cannot be at-least-once: the broker does not resend what we miss");
             }
-            let source = MqttSource::new(
+            let source = super::source::open(
                 self,
                 &config,
                 &context.client_id,

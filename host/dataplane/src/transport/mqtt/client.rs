@@ -23,10 +23,13 @@
 mod codec;
 mod connection;
 mod dial;
+mod error;
 mod inflight;
 mod packet;
 
 use std::time::Duration;
+
+pub(crate) use error::{ConnectionError, InvalidPublish};
 
 pub(crate) use connection::Connection;
 
@@ -99,7 +102,7 @@ pub(crate) enum PublishError {
     /// to be written; try again after polling.
     Full,
     /// The message cannot be sent on this protocol.
-    Invalid(String),
+    Invalid(InvalidPublish),
 }
 
 /// The longest keep-alive CONNECT can carry; longer ones are cut to it

@@ -5,7 +5,7 @@
 //! * [`MqttSink`] publishes and counts a message as sent on PUBACK (QoS 1) or
 //!   PUBCOMP (QoS 2). It connects with a clean session and, after a
 //!   reconnect, publishes again whatever was not confirmed.
-//! * [`MqttSource`] subscribes; in at-least-once mode it uses a persistent
+//! * [`open_source`] subscribes; in at-least-once mode it uses a persistent
 //!   session and manual acknowledgements, so the broker keeps (and resends)
 //!   what we have not acknowledged, and we acknowledge only once the sink
 //!   confirmed. In `latest` mode it uses a clean session: whatever was
@@ -23,7 +23,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use sink::{MqttSink, MqttSinkConfig};
-pub use source::{MqttSource, MqttSourceConfig};
+pub use source::{MqttSourceConfig, open as open_source};
 
 use super::TransportError;
 use crate::secret::Secret;

@@ -309,7 +309,12 @@ impl Driver {
                     Err(PublishError::Full) => return,
                     Err(PublishError::Invalid(reason)) => {
                         batch.queue.pop_front();
-                        batch.settle(i, Outcome::Rejected { reason });
+                        batch.settle(
+                            i,
+                            Outcome::Rejected {
+                                reason: reason.to_string(),
+                            },
+                        );
                     }
                 }
             }

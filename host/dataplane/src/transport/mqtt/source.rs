@@ -14,7 +14,7 @@ use super::{MqttBrokerConfig, Qos, default_qos};
 use crate::backoff::RetryConfig;
 use crate::outage::OutageMonitor;
 use crate::transport::{
-    AckToken, Acker, BatchBuffer, DeliveryMode, Destination, Message, Readiness, Received, Source,
+    AckToken, Acker, ChannelSource, DeliveryMode, Destination, Message, Readiness, Received,
     TokenInner, TransportError,
 };
 
@@ -56,96 +56,64 @@ impl MqttSourceConfig {
 /// mode the newest are dropped past this.
 const BUFFER: usize = 16_384;
 
-/// Receives from an MQTT broker.
-pub struct MqttSource {
-    ready: Readiness,
-    messages: BatchBuffer<Received>,
-    acker: Arc<MqttAcker>,
-    description: String,
-}
-
-impl MqttSource {
-    /// Starts the connection task; it connects, subscribes and resubscribes
-    /// after every reconnect by itself.
-    pub fn new(
-        broker: &MqttBrokerConfig,
-        config: &MqttSourceConfig,
-        default_client_id: &str,
-        mode: DeliveryMode,
-        retry: RetryConfig,
-        monitor: Arc<OutageMonitor>,
-    ) -> Result<MqttSource, TransportError> {
-        if config.topics.is_empty() {
-            return Err(TransportError::Config {
-                broker: "mqtt",
-                reason: "a source needs at least one topic filter".into(),
-            });
-        }
-        let qos = Qos::from_level(config.qos)?;
-        let manual = mode == DeliveryMode::AtLeastOnce && qos != Qos::AtMostOnce;
-        let options = client::Options {
-            client_id: config
-                .client_id
-                .clone()
-                .unwrap_or_else(|| default_client_id.to_owned()),
-            clean: !manual,
-            session_expiry_s: config.session_expiry_s,
-            manual_acks: manual,
-            inflight: 100,
-        };
-        let conn = client::create(broker, &options)?;
-        let (tx, rx) = mpsc::channel(BUFFER);
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-        let ready = Readiness::new();
-        let driver = Driver {
-            ready: ready.clone(),
-            conn,
-            topics: config.topics.clone(),
-            qos,
-            manual,
-            generation: 0,
-            connected: false,
-            need_subscribe: false,
-            pending_acks: VecDeque::new(),
-            retry,
-            monitor,
-            tx,
-        };
-        tokio::spawn(driver.run(ack_rx));
-        Ok(MqttSource {
-            ready,
-            messages: BatchBuffer::new(rx),
-            acker: Arc::new(MqttAcker { tx: ack_tx }),
-            description: format!(
-                "mqtt topics {:?} (QoS {}) on {}",
-                config.topics,
-                config.qos,
-                broker.describe()
-            ),
-        })
+/// Receives from an MQTT broker: starts the connection task; it connects, subscribes and resubscribes
+/// after every reconnect by itself.
+pub fn open(
+    broker: &MqttBrokerConfig,
+    config: &MqttSourceConfig,
+    default_client_id: &str,
+    mode: DeliveryMode,
+    retry: RetryConfig,
+    monitor: Arc<OutageMonitor>,
+) -> Result<ChannelSource, TransportError> {
+    if config.topics.is_empty() {
+        return Err(TransportError::Config {
+            broker: "mqtt",
+            reason: "a source needs at least one topic filter".into(),
+        });
     }
-}
-
-impl Source for MqttSource {
-    fn recv(
-        &mut self,
-        max: usize,
-        linger: Duration,
-    ) -> BoxFuture<'_, Result<Vec<Received>, TransportError>> {
-        Box::pin(self.messages.recv(max, linger))
-    }
-
-    fn acker(&self) -> Arc<dyn Acker> {
-        self.acker.clone()
-    }
-
-    fn describe(&self) -> String {
-        self.description.clone()
-    }
-
-    fn ready(&self) -> BoxFuture<'static, ()> {
-        self.ready.wait_owned()
-    }
+    let qos = Qos::from_level(config.qos)?;
+    let manual = mode == DeliveryMode::AtLeastOnce && qos != Qos::AtMostOnce;
+    let options = client::Options {
+        client_id: config
+            .client_id
+            .clone()
+            .unwrap_or_else(|| default_client_id.to_owned()),
+        clean: !manual,
+        session_expiry_s: config.session_expiry_s,
+        manual_acks: manual,
+        inflight: 100,
+    };
+    let conn = client::create(broker, &options)?;
+    let (tx, rx) = mpsc::channel(BUFFER);
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let ready = Readiness::new();
+    let driver = Driver {
+        ready: ready.clone(),
+        conn,
+        topics: config.topics.clone(),
+        qos,
+        manual,
+        generation: 0,
+        connected: false,
+        need_subscribe: false,
+        pending_acks: VecDeque::new(),
+        retry,
+        monitor,
+        tx,
+    };
+    tokio::spawn(driver.run(ack_rx));
+    Ok(ChannelSource::new(
+        ready,
+        rx,
+        Arc::new(MqttAcker { tx: ack_tx }),
+        format!(
+            "mqtt topics {:?} (QoS {}) on {}",
+            config.topics,
+            config.qos,
+            broker.describe()
+        ),
+    ))
 }
 
 /// (connection generation, QoS, packet id) of a message to acknowledge.

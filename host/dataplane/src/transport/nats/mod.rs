@@ -8,7 +8,7 @@
 //!   never silently dropped. Every message carries a `Nats-Msg-Id`, so that
 //!   one sent again after a lost acknowledgement is stored once (within the
 //!   stream's duplicate window). Or core NATS publish (`jetstream = false`).
-//! * [`NatsSource`]: a durable pull consumer with explicit acks on each
+//! * [`open_source`]: a durable pull consumer with explicit acks on each
 //!   JetStream stream read, acknowledged only through the
 //!   [`Acker`](crate::transport::Acker); or, in `latest` mode, core NATS
 //!   subscriptions (nothing kept, nothing replayed).
@@ -37,7 +37,7 @@ use serde::Deserialize;
 
 pub use admin::NatsAdmin;
 pub use sink::{NatsSink, NatsSinkConfig};
-pub use source::{NatsSource, NatsSourceConfig};
+pub use source::{NatsSourceConfig, open as open_source};
 
 use super::{
     Broker, BrokerFuture, EndpointContext, EndpointSettings, QueueAdmin, Sink, Source,
@@ -319,7 +319,7 @@ impl Broker for NatsBrokerConfig {
     ) -> BrokerFuture<'a, Box<dyn Source>> {
         Box::pin(async move {
             let config: NatsSourceConfig = settings.require(BROKER, context.role)?;
-            let source = NatsSource::new(self, &config, context)?;
+            let source = source::open(self, &config, context)?;
             Ok(Box::new(source) as Box<dyn Source>)
         })
     }

@@ -180,7 +180,7 @@ impl Driver {
             .timeout(timeout)
             .build(client.clone());
         while let Some(request) = requests.recv().await {
-            let prepared: Vec<Result<Prepared, String>> =
+            let prepared: Vec<Result<Prepared, Unpublishable>> =
                 request.messages.iter().map(|m| self.prepare(m)).collect();
             if self.config.jetstream {
                 let mut states = Vec::with_capacity(prepared.len());
@@ -197,7 +197,7 @@ impl Driver {
                             state
                         }
                         Err(reason) => State::Done(Outcome::Rejected {
-                            reason: reason.clone(),
+                            reason: reason.to_string(),
                         }),
                     });
                 }
@@ -224,40 +224,38 @@ impl Driver {
 
     /// The subject, headers and payload of `m`; `Err` when NATS cannot
     /// carry it.
-    fn prepare(&mut self, m: &Message) -> Result<Prepared, String> {
+    fn prepare(&mut self, m: &Message) -> Result<Prepared, Unpublishable> {
         let subject = if m.destination.name.is_empty() {
             self.config.subject.clone().unwrap_or_default()
         } else {
             m.destination.name.clone()
         };
         if subject.is_empty() {
-            return Err(
-                "no subject: the sink has no `subject` and the connector named none".into(),
-            );
+            return Err(Unpublishable::NoSubject);
         }
         if subject.contains([' ', '\t', '\r', '\n', '*', '>'])
             || subject.starts_with('.')
             || subject.ends_with('.')
             || subject.contains("..")
         {
-            return Err(format!("`{subject}` is not a subject one can publish to"));
+            return Err(Unpublishable::Subject(subject));
         }
         let mut headers = HeaderMap::new();
         for (name, value) in &m.headers {
             let header: HeaderName = name
                 .parse()
-                .map_err(|_| format!("header name `{name}` is not valid in NATS"))?;
-            let text =
-                std::str::from_utf8(value).map_err(|_| format!("header `{name}` is not text"))?;
+                .map_err(|_| Unpublishable::HeaderName(name.clone()))?;
+            let text = std::str::from_utf8(value)
+                .map_err(|_| Unpublishable::HeaderNotText(name.clone()))?;
             let value: HeaderValue = text
                 .parse()
-                .map_err(|_| format!("header `{name}` has characters NATS headers refuse"))?;
+                .map_err(|_| Unpublishable::HeaderValue(name.clone()))?;
             headers.append(header, value);
         }
         if let Some(ct) = &m.content_type {
             let value: HeaderValue = ct
                 .parse()
-                .map_err(|_| format!("content type `{ct}` is not a valid header value"))?;
+                .map_err(|_| Unpublishable::ContentType(ct.clone()))?;
             headers.insert("Content-Type", value);
         }
         if self.config.jetstream {
@@ -304,7 +302,7 @@ struct Batch {
 impl Batch {
     async fn settle(
         self,
-        prepared: Vec<Result<Prepared, String>>,
+        prepared: Vec<Result<Prepared, Unpublishable>>,
         mut states: Vec<State>,
         reply: tokio::sync::oneshot::Sender<Vec<Outcome>>,
     ) {
@@ -406,14 +404,14 @@ impl Batch {
     async fn publish_core(
         &self,
         client: &Client,
-        prepared: Vec<Result<Prepared, String>>,
+        prepared: Vec<Result<Prepared, Unpublishable>>,
     ) -> Vec<Outcome> {
         let mut backoff = self.retry.backoff();
         let mut outcomes: Vec<Option<Outcome>> = prepared
             .iter()
             .map(|p| {
                 p.as_ref().err().map(|reason| Outcome::Rejected {
-                    reason: reason.clone(),
+                    reason: reason.to_string(),
                 })
             })
             .collect();
@@ -447,7 +445,24 @@ impl Batch {
     }
 }
 
-fn subject_of(p: &Result<Prepared, String>) -> &str {
+/// Why NATS can never carry a message (a dead letter, not a retry).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Unpublishable {
+    #[error("no subject: the sink has no `subject` and the connector named none")]
+    NoSubject,
+    #[error("`{0}` is not a subject one can publish to")]
+    Subject(String),
+    #[error("header name `{0}` is not valid in NATS")]
+    HeaderName(String),
+    #[error("header `{0}` is not text")]
+    HeaderNotText(String),
+    #[error("header `{0}` has characters NATS headers refuse")]
+    HeaderValue(String),
+    #[error("content type `{0}` is not a valid header value")]
+    ContentType(String),
+}
+
+fn subject_of(p: &Result<Prepared, Unpublishable>) -> &str {
     p.as_ref().map(|p| p.subject.as_str()).unwrap_or("?")
 }
 

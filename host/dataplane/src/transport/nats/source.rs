@@ -20,8 +20,8 @@ use super::{NatsBrokerConfig, client_error, config_error, to_message};
 use crate::backoff::{Backoff, RetryConfig};
 use crate::outage::OutageMonitor;
 use crate::transport::{
-    AckToken, Acker, BatchBuffer, DeliveryMode, EndpointContext, Readiness, Received, Source,
-    TokenInner, TransportError,
+    AckToken, Acker, ChannelSource, DeliveryMode, EndpointContext, Readiness, Received, TokenInner,
+    TransportError,
 };
 
 /// A pipeline source on NATS (`nats = { ... }` in `[pipelines.source]`).
@@ -94,101 +94,71 @@ struct Pending {
 /// the connection, so a delivery made before a reconnect is still
 /// acknowledged after it; a delivery the server already gave up on (its
 /// `ack_wait` passed) comes again whatever we do.
-pub struct NatsSource {
-    ready: Readiness,
-    messages: BatchBuffer<Received>,
-    acker: Arc<NatsAcker>,
-    description: String,
-}
-
-impl NatsSource {
-    /// Starts the connection task; it connects, finds the streams, creates
-    /// or resumes the durable consumers (or subscribes), and does it again
-    /// after every failure.
-    pub fn new(
-        broker: &NatsBrokerConfig,
-        config: &NatsSourceConfig,
-        context: &EndpointContext,
-    ) -> Result<NatsSource, TransportError> {
-        let durable = super::safe_name(config.consumer.as_deref().unwrap_or(&context.consumer()));
-        match context.delivery {
-            DeliveryMode::AtLeastOnce if config.streams.is_empty() => {
-                return Err(config_error(
-                    "at-least-once needs `streams`: a core NATS subscription keeps nothing while the pipeline is away",
-                ));
-            }
-            DeliveryMode::Latest if config.streams.is_empty() && config.subjects.is_empty() => {
-                return Err(config_error("the source needs `subjects` or `streams`"));
-            }
-            _ => {}
+///
+/// Starts the connection task; it connects, finds the streams, creates
+/// or resumes the durable consumers (or subscribes), and does it again
+/// after every failure.
+pub fn open(
+    broker: &NatsBrokerConfig,
+    config: &NatsSourceConfig,
+    context: &EndpointContext,
+) -> Result<ChannelSource, TransportError> {
+    let durable = super::safe_name(config.consumer.as_deref().unwrap_or(&context.consumer()));
+    match context.delivery {
+        DeliveryMode::AtLeastOnce if config.streams.is_empty() => {
+            return Err(config_error(
+                "at-least-once needs `streams`: a core NATS subscription keeps nothing while the pipeline is away",
+            ));
         }
-        let description = match context.delivery {
-            DeliveryMode::AtLeastOnce => format!(
-                "nats streams {:?} consumer `{durable}` on {}",
-                config.streams,
-                broker.describe()
-            ),
-            DeliveryMode::Latest => format!(
-                "nats subjects {:?} on {}",
-                if config.subjects.is_empty() {
-                    &config.streams
-                } else {
-                    &config.subjects
-                },
-                broker.describe()
-            ),
-        };
-        let capacity = usize::try_from(config.max_ack_pending()).unwrap_or(1000) + 16;
-        let (tx, rx) = mpsc::channel(capacity);
-        let generation = rand::random::<u64>();
-        let pending = Arc::new(Mutex::new(Pending::default()));
-        let ready = Readiness::new();
-        let driver = Driver {
-            ready: ready.clone(),
-            broker: broker.clone(),
-            config: config.clone(),
-            durable,
-            name: context.client_id.clone(),
-            mode: context.delivery,
-            retry: context.retry.clone(),
-            monitor: context.monitor.clone(),
+        DeliveryMode::Latest if config.streams.is_empty() && config.subjects.is_empty() => {
+            return Err(config_error("the source needs `subjects` or `streams`"));
+        }
+        _ => {}
+    }
+    let description = match context.delivery {
+        DeliveryMode::AtLeastOnce => format!(
+            "nats streams {:?} consumer `{durable}` on {}",
+            config.streams,
+            broker.describe()
+        ),
+        DeliveryMode::Latest => format!(
+            "nats subjects {:?} on {}",
+            if config.subjects.is_empty() {
+                &config.streams
+            } else {
+                &config.subjects
+            },
+            broker.describe()
+        ),
+    };
+    let capacity = usize::try_from(config.max_ack_pending()).unwrap_or(1000) + 16;
+    let (tx, rx) = mpsc::channel(capacity);
+    let generation = rand::random::<u64>();
+    let pending = Arc::new(Mutex::new(Pending::default()));
+    let ready = Readiness::new();
+    let driver = Driver {
+        ready: ready.clone(),
+        broker: broker.clone(),
+        config: config.clone(),
+        durable,
+        name: context.client_id.clone(),
+        mode: context.delivery,
+        retry: context.retry.clone(),
+        monitor: context.monitor.clone(),
+        generation,
+        pending: pending.clone(),
+        tx,
+    };
+    tokio::spawn(driver.run());
+    Ok(ChannelSource::new(
+        ready,
+        rx,
+        Arc::new(NatsAcker {
             generation,
-            pending: pending.clone(),
-            tx,
-        };
-        tokio::spawn(driver.run());
-        Ok(NatsSource {
-            ready,
-            messages: BatchBuffer::new(rx),
-            acker: Arc::new(NatsAcker {
-                generation,
-                pending,
-            }),
-            description,
-        })
-    }
-}
-
-impl Source for NatsSource {
-    fn recv(
-        &mut self,
-        max: usize,
-        linger: Duration,
-    ) -> BoxFuture<'_, Result<Vec<Received>, TransportError>> {
-        Box::pin(self.messages.recv(max, linger))
-    }
-
-    fn acker(&self) -> Arc<dyn Acker> {
-        self.acker.clone()
-    }
-
-    fn describe(&self) -> String {
-        self.description.clone()
-    }
-
-    fn ready(&self) -> BoxFuture<'static, ()> {
-        self.ready.wait_owned()
-    }
+            pending,
+        }),
+        description,
+    ))
 }
 
 struct NatsAcker {

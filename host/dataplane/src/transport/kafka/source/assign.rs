@@ -60,7 +60,7 @@ pub(super) async fn keep_assigned(a: Assigner) {
             discover(&consumer, &topics, &known, looked, &resuming)
         })
         .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        .unwrap_or_else(|e| Err(DiscoveryError::Panicked(e.to_string())));
         match round {
             Ok(d) => {
                 looked = true;
@@ -111,6 +111,25 @@ pub(super) async fn keep_assigned(a: Assigner) {
     }
 }
 
+/// Why a look at the cluster failed (the next one may succeed).
+#[derive(Debug, thiserror::Error)]
+enum DiscoveryError {
+    #[error("cannot fetch the metadata of topic `{topic}`: {error}")]
+    Metadata {
+        topic: String,
+        error: rdkafka::error::KafkaError,
+    },
+    #[error("cannot fetch the committed offsets: {0}")]
+    Committed(rdkafka::error::KafkaError),
+    #[error("cannot assign partitions: {0}")]
+    Assign(rdkafka::error::KafkaError),
+    /// Adding a partition to a list (librdkafka refused it).
+    #[error("{0}")]
+    PartitionList(#[from] rdkafka::error::KafkaError),
+    #[error("the partition lookup panicked: {0}")]
+    Panicked(String),
+}
+
 /// One look at the cluster (blocking): finds the partitions of `topics` not
 /// in `known`, fetches their committed offsets and assigns them. Each
 /// starts where the group committed or, without a commit, where
@@ -122,13 +141,16 @@ fn discover(
     known: &HashSet<(String, i32)>,
     looked: bool,
     resuming: &Resuming,
-) -> Result<Discovery, String> {
+) -> Result<Discovery, DiscoveryError> {
     let mut d = Discovery::default();
     let mut new = Vec::new();
     for topic in topics {
         let metadata = consumer
             .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-            .map_err(|e| format!("cannot fetch the metadata of topic `{topic}`: {e}"))?;
+            .map_err(|e| DiscoveryError::Metadata {
+                topic: topic.clone(),
+                error: e,
+            })?;
         let partitions: Vec<i32> = metadata
             .topics()
             .iter()
@@ -149,13 +171,11 @@ fn discover(
     }
     let mut query = TopicPartitionList::with_capacity(new.len());
     for (topic, p) in &new {
-        query
-            .add_partition_offset(topic, *p, Offset::Invalid)
-            .map_err(|e| e.to_string())?;
+        query.add_partition_offset(topic, *p, Offset::Invalid)?;
     }
     let committed = consumer
         .committed_offsets(query, REQUEST_TIMEOUT)
-        .map_err(|e| format!("cannot fetch the committed offsets: {e}"))?;
+        .map_err(DiscoveryError::Committed)?;
     let mut tpl = TopicPartitionList::with_capacity(new.len());
     let mut checked = Vec::new();
     for (topic, p) in new {
@@ -171,8 +191,7 @@ fn discover(
             (None, true) => Offset::Beginning,
             _ => Offset::Stored,
         };
-        tpl.add_partition_offset(&topic, p, offset)
-            .map_err(|e| e.to_string())?;
+        tpl.add_partition_offset(&topic, p, offset)?;
         if let Some(c) = at {
             checked.push((Arc::<str>::from(topic.as_str()), p, c));
         }
@@ -181,7 +200,7 @@ fn discover(
     resuming.expect(&checked);
     if let Err(e) = consumer.incremental_assign(&tpl) {
         resuming.forget(&checked);
-        return Err(format!("cannot assign partitions: {e}"));
+        return Err(DiscoveryError::Assign(e));
     }
     d.checked = checked;
     Ok(d)

@@ -13,7 +13,7 @@ use tokio_util::bytes::{BufMut, BytesMut};
 use super::packet::{
     self, MAX_PACKET, MAX_REMAINING_LENGTH, first_byte, property, put_str, put_varint, varint_len,
 };
-use super::{Incoming, MqttVersion, Qos};
+use super::{ConnectionError, Incoming, InvalidPublish, MqttVersion, Qos};
 
 /// What the CONNACK told us.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +27,8 @@ pub(super) struct Accepted {
 /// A packet from the broker, whatever the version.
 #[derive(Debug)]
 pub(super) enum Inbound {
-    /// `Err` says why the broker refused the connection.
-    ConnAck(Result<Accepted, String>),
+    /// `Err` is [`ConnectionError::Refused`] with the broker's code.
+    ConnAck(Result<Accepted, ConnectionError>),
     Publish(Incoming),
     /// `error` when the broker refused the message (MQTT 5 reason code).
     PubAck {
@@ -51,8 +51,8 @@ pub(super) enum Inbound {
         refused: usize,
     },
     PingResp,
-    /// Why the broker disconnected us.
-    Disconnect(String),
+    /// The reason code of the broker's DISCONNECT, when it gave one.
+    Disconnect(Option<String>),
     /// Well-formed, but nothing a client acts on (UNSUBACK, or packets only
     /// a server is sent), by name.
     Ignored(&'static str),
@@ -79,19 +79,22 @@ impl Inbound {
 
 /// Decodes the packet at the start of `buf`, if complete, and removes it.
 /// An error means the stream cannot be trusted any more.
-pub(super) fn decode(version: MqttVersion, buf: &mut BytesMut) -> Result<Option<Inbound>, String> {
+pub(super) fn decode(
+    version: MqttVersion,
+    buf: &mut BytesMut,
+) -> Result<Option<Inbound>, ConnectionError> {
     let header = match packet::complete_frame(buf, MAX_PACKET as usize) {
         Ok(Some(header)) => header,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(format!("malformed packet from the broker: {e}")),
+        Err(e) => return Err(ConnectionError::Frame(e)),
     };
     // rumqttc sees this one frame only: whatever it thinks of the lengths
     // inside, it cannot read into the next packet, and "insufficient bytes"
     // from it means malformed (the frame is all there is).
     let mut frame = buf.split_to(header.frame_len());
-    let malformed = |e: String| {
-        let name = packet::packet_name(header.packet_type());
-        format!("malformed {name} from the broker: {e}")
+    let malformed = |e: String| ConnectionError::Malformed {
+        packet: packet::packet_name(header.packet_type()),
+        reason: e,
     };
     match version {
         MqttVersion::V311 => p4::Packet::read(&mut frame, MAX_PACKET as usize)
@@ -114,7 +117,7 @@ pub(super) fn decode(version: MqttVersion, buf: &mut BytesMut) -> Result<Option<
 }
 
 fn disconnected5(reason: p5::DisconnectReasonCode) -> Inbound {
-    Inbound::Disconnect(format!("the broker disconnected us: {reason:?}"))
+    Inbound::Disconnect(Some(format!("{reason:?}")))
 }
 
 fn inbound4(packet: p4::Packet) -> Inbound {
@@ -127,10 +130,9 @@ fn inbound4(packet: p4::Packet) -> Inbound {
                 server_keep_alive: None,
             }))
         }
-        p4::Packet::ConnAck(c) => Inbound::ConnAck(Err(format!(
-            "the broker refused the connection: {:?}",
-            c.code
-        ))),
+        p4::Packet::ConnAck(c) => {
+            Inbound::ConnAck(Err(ConnectionError::Refused(format!("{:?}", c.code))))
+        }
         p4::Packet::Publish(p) => Inbound::Publish(Incoming {
             topic: p.topic,
             payload: p.payload.to_vec(),
@@ -158,7 +160,7 @@ fn inbound4(packet: p4::Packet) -> Inbound {
                 .count(),
         },
         p4::Packet::PingResp => Inbound::PingResp,
-        p4::Packet::Disconnect => Inbound::Disconnect("the broker disconnected us".into()),
+        p4::Packet::Disconnect => Inbound::Disconnect(None),
         p4::Packet::UnsubAck(_) => Inbound::Ignored("UNSUBACK"),
         p4::Packet::Connect(_) => Inbound::Ignored("CONNECT"),
         p4::Packet::Subscribe(_) => Inbound::Ignored("SUBSCRIBE"),
@@ -179,10 +181,9 @@ fn inbound5(packet: p5::Packet) -> Inbound {
                 server_keep_alive: props.and_then(|p| p.server_keep_alive),
             }))
         }
-        p5::Packet::ConnAck(c) => Inbound::ConnAck(Err(format!(
-            "the broker refused the connection: {:?}",
-            c.code
-        ))),
+        p5::Packet::ConnAck(c) => {
+            Inbound::ConnAck(Err(ConnectionError::Refused(format!("{:?}", c.code))))
+        }
         p5::Packet::Publish(p) => {
             let (content_type, user_properties) = match p.properties {
                 Some(props) => (props.content_type, props.user_properties),
@@ -271,22 +272,20 @@ impl OutgoingPublish<'_> {
     /// Checks that the message can be sent on `version` and measures it.
     /// `Err` is why it never can (not the broker's size limit: the caller
     /// compares `size` with that).
-    pub fn layout(&self, version: MqttVersion) -> Result<PublishLayout, String> {
+    pub fn layout(&self, version: MqttVersion) -> Result<PublishLayout, InvalidPublish> {
         let topic = self.topic;
         if !valid_topic_name(topic) {
-            return Err(format!("`{topic}` is not a valid MQTT topic name"));
+            return Err(InvalidPublish::TopicName(topic.to_owned()));
         }
         if !fits_u16(topic.as_bytes()) {
-            return Err("the topic name is too long".into());
+            return Err(InvalidPublish::TopicTooLong);
         }
         // Properties (MQTT 5): content type, then user properties.
         let mut properties_len = 0usize;
         match version {
             MqttVersion::V311 => {
                 if !self.headers.is_empty() {
-                    return Err(
-                        "MQTT 3.1.1 cannot carry headers (CloudEvents binary mode); use structured mode or MQTT 5".into(),
-                    );
+                    return Err(InvalidPublish::HeadersOnV311);
                 }
             }
             MqttVersion::V5 => {
@@ -294,20 +293,16 @@ impl OutgoingPublish<'_> {
                     // Before: a longer one had its length prefix wrapped,
                     // and the broker read garbage.
                     if !fits_u16(ct.as_bytes()) {
-                        return Err("the content type is too long for MQTT 5".into());
+                        return Err(InvalidPublish::ContentTypeTooLong);
                     }
                     properties_len += 1 + 2 + ct.len();
                 }
                 for (name, value) in self.headers {
                     if std::str::from_utf8(value).is_err() {
-                        return Err(format!(
-                            "header `{name}` is not UTF-8; MQTT 5 user properties are text"
-                        ));
+                        return Err(InvalidPublish::HeaderNotUtf8(name.clone()));
                     }
                     if !fits_u16(name.as_bytes()) || !fits_u16(value) {
-                        return Err(format!(
-                            "header `{name}` is too long for an MQTT 5 user property"
-                        ));
+                        return Err(InvalidPublish::HeaderTooLong(name.clone()));
                     }
                     properties_len += 1 + 2 + name.len() + 2 + value.len();
                 }
@@ -372,7 +367,11 @@ pub(super) fn write_subscribe(
     qos: Qos,
     max_packet: u32,
     buf: &mut BytesMut,
-) -> Result<(), String> {
+) -> Result<(), ConnectionError> {
+    let encode = |e: String| ConnectionError::Encode {
+        packet: "SUBSCRIBE",
+        reason: e,
+    };
     match version {
         MqttVersion::V311 => {
             let q = match qos {
@@ -389,7 +388,7 @@ pub(super) fn write_subscribe(
             p4::Packet::Subscribe(s)
                 .write(buf, max_packet as usize)
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(|e| encode(e.to_string()))
         }
         MqttVersion::V5 => {
             let q = match qos {
@@ -405,7 +404,7 @@ pub(super) fn write_subscribe(
             p5::Packet::Subscribe(s)
                 .write(buf, Some(max_packet))
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(|e| encode(e.to_string()))
         }
     }
 }

@@ -16,10 +16,10 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::bytes::{Buf, BytesMut};
 
 use super::codec::{self, Accepted, Inbound, OutgoingPublish};
-use super::dial::{self, Connected, Params, READ_CHUNK, Stream, io_error};
+use super::dial::{self, Connected, Params, READ_CHUNK, Stream};
 use super::inflight::{Inflight, PubRecOutcome};
 use super::packet::{MAX_PACKET, first_byte, put_ack, put_empty};
-use super::{Ev, Incoming, PublishError, Qos};
+use super::{ConnectionError, Ev, Incoming, InvalidPublish, PublishError, Qos};
 use crate::transport::TransportError;
 
 /// Encoded bytes waiting to be written beyond which [`Connection::publish`]
@@ -30,7 +30,7 @@ const IDLE_TIMER: Duration = Duration::from_secs(3600);
 
 enum Link {
     Down,
-    Connecting(BoxFuture<'static, Result<Connected, String>>),
+    Connecting(BoxFuture<'static, Result<Connected, ConnectionError>>),
     Up(Stream),
 }
 
@@ -123,10 +123,10 @@ impl Connection {
         }
         if layout.size > self.max_outgoing as usize {
             let size = layout.size;
-            return Err(PublishError::Invalid(format!(
-                "the message ({size} bytes) exceeds the broker's maximum packet size ({} bytes)",
-                self.max_outgoing
-            )));
+            return Err(PublishError::Invalid(InvalidPublish::TooLarge {
+                size,
+                max: self.max_outgoing,
+            }));
         }
         let pkid = match qos {
             Qos::AtMostOnce => 0,
@@ -230,11 +230,11 @@ impl Connection {
 
     /// The next event. An error means the connection is down (polling again
     /// reconnects). Cancel-safe.
-    pub(crate) async fn poll(&mut self) -> Result<Ev, String> {
+    pub(crate) async fn poll(&mut self) -> Result<Ev, ConnectionError> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Ev, String>> {
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Ev, ConnectionError>> {
         if let Some(ev) = self.events.pop_front() {
             return Poll::Ready(Ok(ev));
         }
@@ -276,7 +276,7 @@ impl Connection {
 
     /// Writes what is waiting, reads and decodes until there is an event
     /// or nothing more to do.
-    fn drive(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
+    fn drive(&mut self, cx: &mut Context<'_>) -> Result<(), ConnectionError> {
         let Link::Up(mut stream) = std::mem::replace(&mut self.link, Link::Down) else {
             return Ok(());
         };
@@ -285,7 +285,11 @@ impl Connection {
         result
     }
 
-    fn drive_stream(&mut self, stream: &mut Stream, cx: &mut Context<'_>) -> Result<(), String> {
+    fn drive_stream(
+        &mut self,
+        stream: &mut Stream,
+        cx: &mut Context<'_>,
+    ) -> Result<(), ConnectionError> {
         loop {
             // Keep-alive, whatever the traffic. A ping still unanswered when
             // the next is due is judged only once everything that arrived is
@@ -303,19 +307,19 @@ impl Connection {
             let had_data = !self.wbuf.is_empty();
             while !self.wbuf.is_empty() {
                 match Pin::new(&mut *stream).poll_write(cx, &self.wbuf) {
-                    Poll::Ready(Ok(0)) => return Err("the connection closed while writing".into()),
+                    Poll::Ready(Ok(0)) => return Err(ConnectionError::ClosedWhileWriting),
                     Poll::Ready(Ok(n)) => {
                         self.wbuf.advance(n);
                         self.unflushed = true;
                     }
-                    Poll::Ready(Err(e)) => return Err(io_error(e)),
+                    Poll::Ready(Err(e)) => return Err(e.into()),
                     Poll::Pending => break,
                 }
             }
             if self.wbuf.is_empty() && self.unflushed {
                 match Pin::new(&mut *stream).poll_flush(cx) {
                     Poll::Ready(Ok(())) => self.unflushed = false,
-                    Poll::Ready(Err(e)) => return Err(io_error(e)),
+                    Poll::Ready(Err(e)) => return Err(e.into()),
                     Poll::Pending => {}
                 }
             }
@@ -335,7 +339,7 @@ impl Connection {
             let mut buf = ReadBuf::new(&mut self.scratch);
             match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => {
-                    return Err("the broker closed the connection".into());
+                    return Err(ConnectionError::Closed);
                 }
                 Poll::Ready(Ok(())) => {
                     self.rbuf.extend_from_slice(buf.filled());
@@ -347,11 +351,11 @@ impl Connection {
                     }
                     return Ok(());
                 }
-                Poll::Ready(Err(e)) => return Err(io_error(e)),
+                Poll::Ready(Err(e)) => return Err(e.into()),
                 Poll::Pending => {}
             }
             if ping_overdue && self.ping_outstanding {
-                return Err("the broker did not answer a PINGREQ".into());
+                return Err(ConnectionError::NoPingResp);
             }
             // Nothing to read; the write (if any is left) and the read
             // registered for wake-up, and so did the keep-alive timer.
@@ -360,14 +364,14 @@ impl Connection {
     }
 
     /// Decodes and handles every complete packet in `rbuf`.
-    fn decode(&mut self) -> Result<(), String> {
+    fn decode(&mut self) -> Result<(), ConnectionError> {
         while let Some(packet) = codec::decode(self.params.version, &mut self.rbuf)? {
             self.handle(packet)?;
         }
         Ok(())
     }
 
-    fn handle(&mut self, packet: Inbound) -> Result<(), String> {
+    fn handle(&mut self, packet: Inbound) -> Result<(), ConnectionError> {
         match packet {
             Inbound::Publish(incoming) => self.incoming_publish(incoming),
             Inbound::PubAck { pkid, error } => {
@@ -396,7 +400,7 @@ impl Connection {
                 }
             }
             Inbound::PingResp => self.ping_outstanding = false,
-            Inbound::Disconnect(reason) => return Err(reason),
+            Inbound::Disconnect(reason) => return Err(ConnectionError::Disconnected(reason)),
             // A second CONNACK: nothing to do.
             Inbound::ConnAck(_) => {}
             Inbound::Ignored(what) => tracing::trace!("mqtt: ignored {what} from the broker"),

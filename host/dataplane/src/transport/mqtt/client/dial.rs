@@ -15,9 +15,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::bytes::BytesMut;
 
-use super::MqttVersion;
 use super::codec::{self, Accepted, Inbound};
 use super::packet::MAX_PACKET;
+use super::{ConnectionError, MqttVersion};
 
 /// Time allowed for TCP, TLS and CONNECT/CONNACK together.
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -105,68 +105,70 @@ impl AsyncWrite for Stream {
     }
 }
 
-pub(super) fn io_error(e: io::Error) -> String {
-    e.to_string()
-}
-
 /// The connected stream, what was read after the CONNACK (the broker may
 /// resend a session's messages at once), and what the CONNACK said.
 pub(super) type Connected = (Stream, BytesMut, Accepted);
 
 /// Connects, sends CONNECT and waits for the CONNACK.
-pub(super) async fn connect(p: Arc<Params>) -> Result<Connected, String> {
+pub(super) async fn connect(p: Arc<Params>) -> Result<Connected, ConnectionError> {
     let attempt = async {
         let mut stream = open(&p.target).await?;
         let mut buf = BytesMut::with_capacity(256);
         write_connect(&p, &mut buf)?;
-        stream.write_all(&buf).await.map_err(io_error)?;
-        stream.flush().await.map_err(io_error)?;
+        stream.write_all(&buf).await?;
+        stream.flush().await?;
         let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
         loop {
             if let Some(accepted) = read_connack(p.version, &mut rbuf)? {
                 return Ok((stream, rbuf, accepted));
             }
-            if stream.read_buf(&mut rbuf).await.map_err(io_error)? == 0 {
-                return Err("the broker closed the connection before CONNACK".into());
+            if stream.read_buf(&mut rbuf).await? == 0 {
+                return Err(ConnectionError::ClosedBeforeConnAck);
             }
         }
     };
     tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
-        .map_err(|_| format!("no CONNACK within {CONNECT_TIMEOUT:?}"))?
+        .map_err(|_| ConnectionError::NoConnAck(CONNECT_TIMEOUT))?
 }
 
 /// TCP, and TLS over it when configured.
-async fn open(target: &Target) -> Result<Stream, String> {
+async fn open(target: &Target) -> Result<Stream, ConnectionError> {
     match target {
         Target::Tcp { host, port, tls } => {
-            let tcp = TcpStream::connect((host.as_str(), *port))
-                .await
-                .map_err(io_error)?;
+            let tcp = TcpStream::connect((host.as_str(), *port)).await?;
             let _ = tcp.set_nodelay(true);
             let Some(config) = tls else {
                 return Ok(Stream::Tcp(tcp));
             };
-            let name = rustls::pki_types::ServerName::try_from(host.clone())
-                .map_err(|e| format!("invalid TLS server name `{host}`: {e}"))?;
+            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                ConnectionError::TlsServerName {
+                    host: host.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
             let tls = TlsConnector::from(config.clone())
                 .connect(name, tcp)
                 .await
-                .map_err(|e| format!("TLS: {e}"))?;
+                .map_err(ConnectionError::Tls)?;
             Ok(Stream::Tls(Box::new(tls)))
         }
         #[cfg(test)]
         Target::Memory(streams) => streams
             .lock()
-            .map_err(|_| "poisoned".to_owned())?
+            .unwrap_or_else(|p| p.into_inner())
             .pop_front()
             .map(Stream::Memory)
-            .ok_or_else(|| "connection refused (no test stream left)".to_owned()),
+            .ok_or(ConnectionError::NoTestStream),
     }
 }
 
 /// Appends the CONNECT packet.
-fn write_connect(p: &Params, buf: &mut BytesMut) -> Result<(), String> {
+fn write_connect(p: &Params, buf: &mut BytesMut) -> Result<(), ConnectionError> {
+    let encode = |e: String| ConnectionError::Encode {
+        packet: "CONNECT",
+        reason: e,
+    };
     let keep_alive = u16::try_from(p.keep_alive.as_secs()).unwrap_or(u16::MAX);
     match p.version {
         MqttVersion::V311 => {
@@ -178,7 +180,7 @@ fn write_connect(p: &Params, buf: &mut BytesMut) -> Result<(), String> {
             }
             p4::Packet::Connect(c)
                 .write(buf, MAX_PACKET as usize)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| encode(e.to_string()))?;
         }
         MqttVersion::V5 => {
             let mut props = p5::ConnectProperties::new();
@@ -201,7 +203,7 @@ fn write_connect(p: &Params, buf: &mut BytesMut) -> Result<(), String> {
                 login,
             )
             .write(buf, None)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| encode(e.to_string()))?;
         }
     }
     Ok(())
@@ -212,11 +214,11 @@ fn write_connect(p: &Params, buf: &mut BytesMut) -> Result<(), String> {
 pub(super) fn read_connack(
     version: MqttVersion,
     rbuf: &mut BytesMut,
-) -> Result<Option<Accepted>, String> {
+) -> Result<Option<Accepted>, ConnectionError> {
     match codec::decode(version, rbuf)? {
         None => Ok(None),
         Some(Inbound::ConnAck(accepted)) => accepted.map(Some),
-        Some(other) => Err(format!("expected CONNACK, received {}", other.name())),
+        Some(other) => Err(ConnectionError::NotConnAck(other.name())),
     }
 }
 
@@ -296,7 +298,10 @@ mod tests {
         let bytes = [0x20, 0x02, 0x01, 0x00, 0xD0];
         for end in 0..4 {
             let mut rbuf = BytesMut::from(&bytes[..end]);
-            assert_eq!(read_connack(MqttVersion::V311, &mut rbuf), Ok(None));
+            assert!(matches!(
+                read_connack(MqttVersion::V311, &mut rbuf),
+                Ok(None)
+            ));
         }
         let mut rbuf = BytesMut::from(&bytes[..]);
         let accepted = read_connack(MqttVersion::V311, &mut rbuf).unwrap().unwrap();
@@ -309,10 +314,13 @@ mod tests {
     fn anything_but_a_connack_first_is_an_error() {
         let mut rbuf = BytesMut::from(&[0xD0, 0x00][..]);
         let e = read_connack(MqttVersion::V5, &mut rbuf).unwrap_err();
-        assert_eq!(e, "expected CONNACK, received PINGRESP");
+        assert!(matches!(e, ConnectionError::NotConnAck("PINGRESP")), "{e}");
         let mut refused = BytesMut::from(&[0x20, 0x03, 0x00, 0x87, 0x00][..]);
         let e = read_connack(MqttVersion::V5, &mut refused).unwrap_err();
-        assert!(e.contains("NotAuthorized"), "{e}");
+        assert!(
+            matches!(&e, ConnectionError::Refused(code) if code == "NotAuthorized"),
+            "{e}"
+        );
         let mut garbage = BytesMut::from(&[0x00, 0x00][..]);
         assert!(read_connack(MqttVersion::V311, &mut garbage).is_err());
     }
@@ -338,6 +346,13 @@ mod tests {
         p.target = Target::Memory(std::sync::Mutex::new([client].into()));
         drop(broker);
         let e = connect(Arc::new(p)).await.err().unwrap();
-        assert!(!e.is_empty());
+        // The CONNECT meets a closed pipe, or the read finds the end.
+        assert!(
+            matches!(
+                e,
+                ConnectionError::Io(_) | ConnectionError::ClosedBeforeConnAck
+            ),
+            "{e}"
+        );
     }
 }

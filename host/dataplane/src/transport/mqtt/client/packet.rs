@@ -104,7 +104,7 @@ impl FixedHeader {
 
 /// Why bytes from the broker cannot be a packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum FrameError {
+pub(crate) enum FrameError {
     /// Packet type 0, or 15 (AUTH: we never start enhanced
     /// authentication, so a broker has no reason to send it).
     UnknownType(u8),
