@@ -77,13 +77,6 @@ pub enum BuildError {
         instance: String,
         error: Box<PluginError>,
     },
-    #[error("{kind} `{plugin}` ({instance}): instantiating it panicked: {reason}")]
-    PluginPanicked {
-        kind: &'static str,
-        plugin: String,
-        instance: String,
-        reason: String,
-    },
 }
 
 /// How long [`DataPlane::start`] waits for the pipelines' sources to
@@ -560,21 +553,13 @@ async fn instantiate<T: Send + 'static>(
     make: impl FnOnce() -> Result<T, PluginError> + Send + 'static,
 ) -> Result<T, BuildError> {
     let made = tokio::task::spawn_blocking(make).await;
-    match made {
-        Ok(Ok(made)) => Ok(made),
-        Ok(Err(error)) => Err(BuildError::Plugin {
-            kind,
-            plugin: plugin.to_owned(),
-            instance: instance.to_owned(),
-            error: Box::new(error),
-        }),
-        Err(panicked) => Err(BuildError::PluginPanicked {
-            kind,
-            plugin: plugin.to_owned(),
-            instance: instance.to_owned(),
-            reason: panicked.to_string(),
-        }),
-    }
+    let made = made.unwrap_or_else(|e| Err(PluginError::Panicked(e.to_string())));
+    made.map_err(|error| BuildError::Plugin {
+        kind,
+        plugin: plugin.to_owned(),
+        instance: instance.to_owned(),
+        error: Box::new(error),
+    })
 }
 
 async fn instantiate_connector(

@@ -70,6 +70,9 @@ pub enum PluginError {
     Instantiate(#[from] fnaa_runtime::RuntimeError),
     #[error(transparent)]
     Native(#[from] super::NativePluginError),
+    /// Instantiating it panicked (a bug in the runtime or a factory).
+    #[error("instantiating it panicked: {0}")]
+    Panicked(String),
 }
 
 /// A processor plugin instance.
