@@ -59,6 +59,18 @@ struct Org {
 /// `fnaa.<domain>`, user `user` owning `flows.<domain>`), FNAP in clear on
 /// loopback for the test's sessions and over TLS for other FNAAs.
 fn organisation(domain: &str, user: &str, ca: &brokers::TestCa, dns: &Dns, extra: &str) -> Org {
+    organisation_with(domain, user, ca, dns, "", extra)
+}
+
+/// [`organisation`] with `fnap` added to its `[fnap]` section.
+fn organisation_with(
+    domain: &str,
+    user: &str,
+    ca: &brokers::TestCa,
+    dns: &Dns,
+    fnap_extra: &str,
+    extra: &str,
+) -> Org {
     let dir = tempfile::tempdir().unwrap();
     let (fnap, fnap_tls, dns_port, mqtt_port) =
         (free_port(), free_port(), free_port(), free_port());
@@ -76,6 +88,7 @@ login_failure_delay_ms = 0
 allow_anonymous = true
 # The test talks PLAIN in clear on loopback; other FNAAs use TLS.
 allow_plaintext_auth = true
+{fnap_extra}
 
 [fnap.tls]
 certificate = "{cert}"
@@ -424,23 +437,37 @@ async def main():
 asyncio.run(main())
 "#;
 
+/// The `[flows]` of a host whose flows live on `nats`, plus `more`.
+fn on_nats(nats: &brokers::NatsServer, more: &str) -> String {
+    format!(
+        "[flows]\nbroker = \"nats\"\n{more}\n[brokers.connections.nats]\ntype = \"nats\"\nservers = [\"nats://127.0.0.1:{}\"]\n",
+        nats.port
+    )
+}
+
 #[test]
 fn nothing_is_lost_when_either_host_is_killed_mid_stream() {
+    nothing_is_lost_across_kills("direct", "");
+}
+
+/// The same in relay mode, chosen by `auto`: the publisher advertises a
+/// broker address nobody answers on, so the subscriber's FNAA has the
+/// events relayed over FNAP.
+#[test]
+fn nothing_is_lost_in_relay_mode_when_either_host_is_killed_mid_stream() {
+    nothing_is_lost_across_kills("relay", "advertise = [\"127.0.0.1:9\"]\n");
+}
+
+fn nothing_is_lost_across_kills(mode: &str, publisher_flows: &str) {
     let certs = tempfile::tempdir().unwrap();
     let ca = brokers::TestCa::create_for(certs.path(), &["fnaa.unix.ar", "fnaa.emiliano.ar"]);
-    let on_nats = |nats: &brokers::NatsServer| {
-        format!(
-            "[flows]\nbroker = \"nats\"\n\n[brokers.connections.nats]\ntype = \"nats\"\nservers = [\"nats://127.0.0.1:{}\"]\n",
-            nats.port
-        )
-    };
     let unix_nats = brokers::NatsServer::start();
     let mut unix = organisation(
         "unix.ar",
         "test",
         &ca,
         &Dns::Embedded { nameserver: None },
-        &on_nats(&unix_nats),
+        &on_nats(&unix_nats, publisher_flows),
     );
     let emiliano_nats = brokers::NatsServer::start();
     let mut emiliano = organisation(
@@ -450,17 +477,17 @@ fn nothing_is_lost_when_either_host_is_killed_mid_stream() {
         &Dns::Embedded {
             nameserver: Some(unix.dns_port),
         },
-        &on_nats(&emiliano_nats),
+        &on_nats(&emiliano_nats, ""),
     );
     unix.host
         .session("test", "test")
         .ok("CREATE FLOW time.flows.unix.ar PUBLIC");
-    subscribed(
-        &emiliano
-            .host
-            .session("emiliano", "emiliano")
-            .send("SUBSCRIBE time.flows.unix.ar LOCAL time.flows.emiliano.ar"),
-    );
+    let mut subscriber = emiliano.host.session("emiliano", "emiliano");
+    let copy =
+        subscribed(&subscriber.send("SUBSCRIBE time.flows.unix.ar LOCAL time.flows.emiliano.ar"));
+    let described = subscriber.ok(&format!("DESCRIBE SUBSCRIPTION {copy}"));
+    assert!(described.contains(&format!("mode={mode}")), "{described:?}");
+    drop(subscriber);
 
     const EVENTS: usize = 300;
     let mut publisher = Command::new("python3")
@@ -488,13 +515,92 @@ fn nothing_is_lost_when_either_host_is_killed_mid_stream() {
         .filter(|id| !unique.contains(id))
         .collect();
     eprintln!(
-        "federation kill -9: {} events read, {} distinct, {} duplicates, {} missing",
+        "federation kill -9 ({mode}): {} events read, {} distinct, {} duplicates, {} missing",
         ids.len(),
         unique.len(),
         ids.len() - unique.len(),
         missing.len()
     );
     assert!(missing.is_empty(), "lost across the kills: {missing:?}");
+}
+
+/// Relay mode (docs/fnap.md 5.16): unix.ar keeps its broker private (it
+/// offers `relay` only), so emiliano.ar's FNAA has the events sent over its
+/// FNAP session. The publisher revokes one of two subscribers: events
+/// published a second later reach the other one only.
+#[test]
+fn a_private_broker_relays_over_fnap_and_revokes_one_subscriber_within_a_second() {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = brokers::TestCa::create_for(certs.path(), &["fnaa.unix.ar", "fnaa.emiliano.ar"]);
+    let unix = organisation_with(
+        "unix.ar",
+        "test",
+        &ca,
+        &Dns::Embedded { nameserver: None },
+        "subscription_modes = [\"relay\"]",
+        "",
+    );
+    let nats = brokers::NatsServer::start();
+    let emiliano = organisation(
+        "emiliano.ar",
+        "emiliano",
+        &ca,
+        &Dns::Embedded {
+            nameserver: Some(unix.dns_port),
+        },
+        &on_nats(&nats, ""),
+    );
+    let mut publisher = unix.host.session("test", "test");
+    publisher.ok("CREATE FLOW time.flows.unix.ar PUBLIC");
+    let mut subscriber = emiliano.host.session("emiliano", "emiliano");
+    let first =
+        subscribed(&subscriber.send("SUBSCRIBE time.flows.unix.ar LOCAL time.flows.emiliano.ar"));
+    let second =
+        subscribed(&subscriber.send("SUBSCRIBE time.flows.unix.ar LOCAL clock.flows.emiliano.ar"));
+    let copy = publisher.ok(&format!("DESCRIBE FLOW {first}"));
+    assert!(copy.contains(&"modes=relay".to_owned()), "{copy:?}");
+    for subscription in [&first, &second] {
+        let described = subscriber.ok(&format!("DESCRIBE SUBSCRIPTION {subscription}"));
+        assert!(
+            described.contains(&"mode=relay".to_owned())
+                && described.contains(&"state=active".to_owned()),
+            "{described:?}"
+        );
+    }
+
+    publish(unix.mqtt_port, "time.flows.unix.ar", 0, 20);
+    for stream in ["time_flows_emiliano_ar", "clock_flows_emiliano_ar"] {
+        let mut ids = read_ids(&nats, stream, 20, 30);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 20, "{stream}: {ids:?}");
+    }
+
+    publisher.ok(&format!("UNSUBSCRIBE {first}"));
+    std::thread::sleep(Duration::from_secs(1));
+    publish(unix.mqtt_port, "time.flows.unix.ar", 100, 5);
+    let mut kept = read_ids(&nats, "clock_flows_emiliano_ar", 5, 30);
+    kept.sort();
+    kept.dedup();
+    assert_eq!(kept, ["e100", "e101", "e102", "e103", "e104"]);
+    let late = read_ids(&nats, "time_flows_emiliano_ar", 1, 2);
+    assert!(
+        late.is_empty(),
+        "events after the revocation arrived: {late:?}"
+    );
+    let listed = wait_listed(&mut subscriber, "state=revoked");
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.starts_with(&first) && l.contains("state=revoked")),
+        "{listed:?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.starts_with(&second) && l.contains("state=active")),
+        "{listed:?}"
+    );
 }
 
 impl Org {

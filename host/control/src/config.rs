@@ -63,6 +63,13 @@ pub struct FnapConfig {
     /// Most anonymous subscriptions one flow may have at once; one more
     /// gets `453`.
     pub anonymous_subscriptions_per_flow: usize,
+    /// How other organisations' FNAAs may take the events of their
+    /// subscriptions to this host's flows (DESCRIBE FLOW of a copy lists
+    /// them as `modes=`): `direct`, reading the copy flow on this host's
+    /// broker, which must then be reachable from them; `relay`, this host
+    /// sending the events over the FNAP session (RELAY), so the broker
+    /// need not be exposed. Leave out `direct` to keep the broker private.
+    pub subscription_modes: Vec<crate::store::TransferMode>,
     /// Domains under which users may create namespaces themselves with
     /// `CREATE NAMESPACE` (e.g. `["unix.ar"]` lets a user create
     /// `flows.unix.ar`). Empty: only the operator assigns namespaces.
@@ -107,6 +114,10 @@ impl Default for FnapConfig {
             allow_anonymous: false,
             anonymous_subscriptions_per_address: 4,
             anonymous_subscriptions_per_flow: 64,
+            subscription_modes: vec![
+                crate::store::TransferMode::Direct,
+                crate::store::TransferMode::Relay,
+            ],
             namespace_domains: Vec::new(),
             max_connections: 4096,
             max_line_length: 4096,

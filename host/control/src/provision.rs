@@ -47,6 +47,9 @@ pub struct FlowEndpoint {
     /// flow of a remote subscription read in direct mode): it is reached
     /// with nothing of this host's broker credentials.
     pub remote: bool,
+    /// For a copy flow read by relay: the publisher's FNAA that sends its
+    /// events (its broker is then not reached at all).
+    pub relay: Option<RelayPeer>,
 }
 
 /// Why another organisation's FNAA could not be used. Each names the step
@@ -161,6 +164,29 @@ pub trait PipelineController: Send + Sync + 'static {
     async fn resume(&self, id: &str) -> Result<(), ProvisionError>;
     /// The pipeline's status, `None` when it is not known.
     async fn status(&self, id: &str) -> Result<Option<PipelineStatus>, ProvisionError>;
+
+    /// Reads copy flow `copy` (queue `binding`) for a relay session, at
+    /// least once: what a session did not acknowledge is read again by
+    /// the next, since they share the consumer state named after `copy`.
+    async fn read_copy(
+        &self,
+        copy: &DnsName,
+        _binding: &BrokerBinding,
+    ) -> Result<CopyFeed, ProvisionError> {
+        Err(ProvisionError(format!(
+            "{copy} cannot be relayed: this host relays no events"
+        )))
+    }
+
+    /// Removes the consumer state relay sessions of `copy` kept; succeeds
+    /// when there is none.
+    async fn forget_copy_reader(
+        &self,
+        _copy: &DnsName,
+        _binding: &BrokerBinding,
+    ) -> Result<(), ProvisionError> {
+        Ok(())
+    }
 }
 
 pub mod memory {
@@ -280,11 +306,14 @@ pub mod memory {
         }
     }
 
-    /// Pipelines that only exist as entries of a map.
+    /// Pipelines that only exist as entries of a map; copy flows whose
+    /// events a test appends (see [`MemoryPipelines::append_to_copy`]) are
+    /// relayed from the last acknowledged one, as a broker would.
     #[derive(Debug, Default)]
     pub struct MemoryPipelines {
         pipelines: Mutex<BTreeMap<String, (PipelineSpec, RunState)>>,
         fail_start: Mutex<Option<String>>,
+        copies: Mutex<BTreeMap<DnsName, std::sync::Arc<Mutex<super::memory_copy::CopyLog>>>>,
     }
 
     impl MemoryPipelines {
@@ -303,6 +332,17 @@ pub mod memory {
         /// Makes every `start` fail with `reason` (`None`: succeed).
         pub fn fail_start(&self, reason: Option<&str>) {
             *lock(&self.fail_start) = reason.map(str::to_owned);
+        }
+        fn copy_log(&self, copy: &DnsName) -> std::sync::Arc<Mutex<super::memory_copy::CopyLog>> {
+            lock(&self.copies).entry(copy.clone()).or_default().clone()
+        }
+        /// Appends one chunk of events (JSON lines) to copy flow `copy`.
+        pub fn append_to_copy(&self, copy: &DnsName, events: &[&str]) {
+            lock(&self.copy_log(copy)).append(events);
+        }
+        /// How many events of `copy` relays acknowledged.
+        pub fn acknowledged(&self, copy: &DnsName) -> usize {
+            lock(&self.copy_log(copy)).acknowledged
         }
         fn set_state(&self, id: &str, state: RunState) -> Result<(), ProvisionError> {
             match lock(&self.pipelines).get_mut(id) {
@@ -332,6 +372,13 @@ pub mod memory {
                 }
                 None => Err(ProvisionError(format!("no pipeline {}", spec.id))),
             }
+        }
+        async fn read_copy(
+            &self,
+            copy: &DnsName,
+            _binding: &BrokerBinding,
+        ) -> Result<CopyFeed, ProvisionError> {
+            Ok(super::memory_copy::feed(self.copy_log(copy)))
         }
         async fn stop(&self, id: &str) -> Result<(), ProvisionError> {
             lock(&self.pipelines).remove(id);
@@ -436,4 +483,8 @@ impl Peers for Offline {
     }
 }
 
+mod memory_copy;
 pub mod memory_peers;
+mod relay;
+
+pub use relay::{CopyChunk, CopyFeed, RelayPeer};

@@ -17,13 +17,18 @@ use std::time::Duration;
 
 use fnaa_control::names::DnsName;
 use fnaa_control::provision::{
-    FlowProvisioner, PipelineController, PipelineKind, PipelineSpec, PipelineStatus, ProvisionError,
+    CopyFeed, FlowProvisioner, PipelineController, PipelineKind, PipelineSpec, PipelineStatus,
+    ProvisionError,
 };
 use fnaa_control::store::{BrokerBinding, PluginRef, RunState};
 use fnaa_dataplane::config::{PluginConfig, ProcessorConfig};
 use fnaa_dataplane::queues::{FlowQueues, TopicLayout};
 use fnaa_dataplane::transport::{Broker, BrokerConfig, consumer_name};
 use fnaa_dataplane::{DataPlane, EndpointConfig, PipelineConfig};
+
+use super::peers::FnapPeers;
+use super::relay::RelayBroker;
+use super::relay::copy_reader::CopyReaders;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -198,6 +203,11 @@ pub struct DataPlanePipelines {
     catalog: Arc<PluginCatalog>,
     entries: Mutex<BTreeMap<String, Entry>>,
     wait_ready: AtomicBool,
+    /// How relayed copy flows of other FNAAs are reached (`None`: they
+    /// cannot be).
+    peers: Option<Arc<FnapPeers>>,
+    /// The readers of this host's copy flows that other FNAAs relay.
+    copy_readers: CopyReaders,
 }
 
 impl DataPlanePipelines {
@@ -217,7 +227,15 @@ impl DataPlanePipelines {
             catalog,
             entries: Mutex::default(),
             wait_ready: AtomicBool::new(false),
+            peers: None,
+            copy_readers: CopyReaders::default(),
         }
+    }
+
+    /// Pipelines that read relayed copy flows through `peers`.
+    pub fn with_peers(mut self, peers: Arc<FnapPeers>) -> Self {
+        self.peers = Some(peers);
+        self
     }
 
     /// Whether starting a pipeline waits until it consumes. Off while the
@@ -232,7 +250,7 @@ impl DataPlanePipelines {
     /// another organisation's flow the broker it reads, to register as
     /// [`remote_broker_name`].
     fn pipeline_config(&self, spec: &PipelineSpec) -> Result<Planned, ProvisionError> {
-        let remote = remote_input(spec)?;
+        let remote = remote_input(spec, self.peers.as_ref())?;
         for endpoint in spec
             .inputs
             .iter()
@@ -361,8 +379,11 @@ fn remote_broker_name(id: &str) -> String {
 
 /// The broker of the remote inputs of `spec` (all on one broker), resolved
 /// with an empty environment so that none of this host's credentials go
-/// to it.
-fn remote_input(spec: &PipelineSpec) -> Result<Option<Arc<dyn Broker>>, ProvisionError> {
+/// to it; for a copy flow read by relay, the publisher's FNAA.
+fn remote_input(
+    spec: &PipelineSpec,
+    peers: Option<&Arc<FnapPeers>>,
+) -> Result<Option<Arc<dyn Broker>>, ProvisionError> {
     let remote: Vec<_> = spec.inputs.iter().filter(|e| e.remote).collect();
     let Some(first) = remote.first() else {
         return Ok(None);
@@ -376,6 +397,16 @@ fn remote_input(spec: &PipelineSpec) -> Result<Option<Arc<dyn Broker>>, Provisio
         return Err(ProvisionError(
             "a pipeline reads flows of one broker: all of this host's, or all of one other organisation's".into(),
         ));
+    }
+    if let Some(peer) = &first.relay {
+        let peers = peers.ok_or_else(|| {
+            ProvisionError(format!(
+                "{} is relayed, and this host reaches no other FNAA",
+                first.flow
+            ))
+        })?;
+        let relay = RelayBroker::new(peer.clone(), first.flow.to_string(), peers.clone());
+        return Ok(Some(Arc::new(relay)));
     }
     let binding = &first.binding;
     let config = BrokerConfig::reaching(&binding.broker_type, &binding.servers, binding.tls)
@@ -479,7 +510,7 @@ impl PipelineController for DataPlanePipelines {
         self.halt(id).await;
         // Nothing resumes this pipeline: drop what its source kept, at
         // whichever broker it read.
-        let queues = match remote_input(&entry.spec) {
+        let queues = match remote_input(&entry.spec, self.peers.as_ref()) {
             Ok(Some(remote)) => match FlowQueues::new(remote) {
                 Ok(queues) => queues,
                 Err(error) => {
@@ -554,5 +585,25 @@ impl PipelineController for DataPlanePipelines {
             },
         };
         Ok(Some(status))
+    }
+
+    async fn read_copy(
+        &self,
+        copy: &DnsName,
+        binding: &BrokerBinding,
+    ) -> Result<CopyFeed, ProvisionError> {
+        self.copy_readers
+            .open(self.queues.broker().clone(), copy, binding)
+            .await
+    }
+
+    async fn forget_copy_reader(
+        &self,
+        copy: &DnsName,
+        _binding: &BrokerBinding,
+    ) -> Result<(), ProvisionError> {
+        self.copy_readers
+            .forget(self.queues.broker().clone(), copy)
+            .await
     }
 }

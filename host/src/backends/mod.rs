@@ -6,3 +6,4 @@
 pub mod dataplane;
 pub mod dns;
 pub mod peers;
+pub mod relay;

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use fnaa_control::client::{Client, ClientError};
 use fnaa_control::names::DnsName;
-use fnaa_control::provision::{PeerError, Peers, RemoteCopy};
+use fnaa_control::provision::{PeerError, Peers, RelayPeer, RemoteCopy};
 use fnaa_control::service::CAPABILITY_TRACE;
-use fnaa_control::store::{BrokerBinding, Capability, RemoteSource, RemoteState};
+use fnaa_control::store::{BrokerBinding, Capability, RemoteSource, RemoteState, TransferMode};
 use fnaa_fns::{FlowUri, FnsResolver};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -35,6 +35,22 @@ pub struct PeersConfig {
     /// How often the host asks publishers whether they still serve its
     /// subscriptions (ended ones are shown `revoked`), in ms.
     pub check_interval_ms: u64,
+    /// How the events of a new subscription cross: `auto` (the default)
+    /// reads the publisher's broker directly when its FNAA offers that and
+    /// the broker answers from here, and has them relayed over FNAP
+    /// otherwise; `direct` or `relay` insist on one (a publisher that does
+    /// not offer it is refused).
+    pub mode: ModeChoice,
+}
+
+/// `[peers] mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeChoice {
+    #[default]
+    Auto,
+    Direct,
+    Relay,
 }
 
 impl Default for PeersConfig {
@@ -44,6 +60,7 @@ impl Default for PeersConfig {
             allow_plaintext: false,
             timeout_ms: 10_000,
             check_interval_ms: 5_000,
+            mode: ModeChoice::Auto,
         }
     }
 }
@@ -56,6 +73,7 @@ pub struct FnapPeers {
     tls: Arc<rustls::ClientConfig>,
     allow_plaintext: bool,
     timeout: Duration,
+    mode: ModeChoice,
 }
 
 impl FnapPeers {
@@ -84,6 +102,7 @@ impl FnapPeers {
             tls,
             allow_plaintext: config.allow_plaintext,
             timeout: Duration::from_millis(config.timeout_ms.max(100)),
+            mode: config.mode,
         })
     }
 
@@ -170,13 +189,34 @@ impl FnapPeers {
     /// A session, with its capability, at the FNAA a subscription was
     /// made at.
     async fn session_for(&self, source: &RemoteSource) -> Result<Client, PeerError> {
-        // Recorded at SUBSCRIBE; unparsable only in a hand-edited store.
-        let address: SocketAddr = source.address.parse().map_err(|_| PeerError::Unavailable {
-            step: format!("reaching {}", source.fnaa),
-            reason: format!("bad recorded address {}", source.address),
-        })?;
-        self.session(&source.fnaa, address, source.tls, &source.capability)
+        self.session_at(
+            &source.fnaa,
+            &source.address,
+            source.tls,
+            &source.capability,
+        )
+        .await
+    }
+
+    /// A session at the FNAA that relays a copy flow.
+    pub async fn session_with(&self, peer: &RelayPeer) -> Result<Client, PeerError> {
+        self.session_at(&peer.fnaa, &peer.address, peer.tls, &peer.capability)
             .await
+    }
+
+    async fn session_at(
+        &self,
+        fnaa: &str,
+        address: &str,
+        tls: bool,
+        capability: &Capability,
+    ) -> Result<Client, PeerError> {
+        // Recorded at SUBSCRIBE; unparsable only in a hand-edited store.
+        let parsed: SocketAddr = address.parse().map_err(|_| PeerError::Unavailable {
+            step: format!("reaching {fnaa}"),
+            reason: format!("bad recorded address {address}"),
+        })?;
+        self.session(fnaa, parsed, tls, capability).await
     }
 }
 
@@ -193,6 +233,70 @@ fn failed(fnaa: &str, step: &str, error: ClientError) -> PeerError {
             step: format!("{step} at {fnaa}"),
             reason: error.to_string(),
         },
+    }
+}
+
+/// The modes a copy flow's DESCRIBE offers (`modes=`); a publisher that
+/// says nothing offers `direct` only.
+fn offered_modes(lines: &[(String, String)]) -> Vec<TransferMode> {
+    match lines.iter().find(|(k, _)| k == "modes") {
+        Some((_, modes)) => modes
+            .split(',')
+            .filter_map(|m| TransferMode::from_name(m.trim()))
+            .collect(),
+        None => vec![TransferMode::Direct],
+    }
+}
+
+impl FnapPeers {
+    /// The mode of a new subscription to a copy on `binding`, among those
+    /// its FNAA `fnaa` offers, as `[peers] mode` wants.
+    async fn choose_mode(
+        &self,
+        fnaa: &str,
+        offered: &[TransferMode],
+        binding: &BrokerBinding,
+    ) -> Result<TransferMode, PeerError> {
+        let refuse = |wanted: &str| PeerError::Invalid {
+            fnaa: fnaa.to_owned(),
+            step: "DESCRIBE FLOW".into(),
+            what: format!(
+                "a copy offered as `{}` only, and [peers] mode is {wanted}",
+                offered
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        };
+        let direct = offered.contains(&TransferMode::Direct);
+        let relay = offered.contains(&TransferMode::Relay);
+        match self.mode {
+            ModeChoice::Direct if direct => Ok(TransferMode::Direct),
+            ModeChoice::Direct => Err(refuse("direct")),
+            ModeChoice::Relay if relay => Ok(TransferMode::Relay),
+            ModeChoice::Relay => Err(refuse("relay")),
+            ModeChoice::Auto if direct && (!relay || self.reachable(binding).await) => {
+                Ok(TransferMode::Direct)
+            }
+            ModeChoice::Auto if relay => Ok(TransferMode::Relay),
+            ModeChoice::Auto => Err(refuse("auto")),
+        }
+    }
+
+    /// Whether one of the broker servers of `binding` accepts a TCP
+    /// connection from here within a few seconds.
+    async fn reachable(&self, binding: &BrokerBinding) -> bool {
+        let wait = self.timeout.min(Duration::from_secs(3));
+        for server in &binding.servers {
+            let server = server.trim();
+            let server = server.split_once("://").map_or(server, |(_, rest)| rest);
+            let connect = tokio::net::TcpStream::connect(server);
+            if let Ok(Ok(_)) = tokio::time::timeout(wait, connect).await {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -241,11 +345,17 @@ impl Peers for FnapPeers {
             what: format!("an invalid copy flow name {copy:?}: {e}"),
         })?;
         let described = match client.describe_flow(copy.as_str()).await {
-            Ok(lines) => binding_of(&name, &copy, &lines),
+            Ok(lines) => match binding_of(&name, &copy, &lines) {
+                Ok(binding) => self
+                    .choose_mode(&name, &offered_modes(&lines), &binding)
+                    .await
+                    .map(|mode| (binding, mode)),
+                Err(error) => Err(error),
+            },
             Err(e) => Err(failed(&name, &format!("DESCRIBE FLOW {copy}"), e)),
         };
-        let binding = match described {
-            Ok(binding) => binding,
+        let (binding, mode) = match described {
+            Ok(described) => described,
             Err(error) => {
                 // Leave nothing behind at the publisher.
                 if let Err(undo) = client.command(&format!("UNSUBSCRIBE {copy}")).await {
@@ -264,6 +374,7 @@ impl Peers for FnapPeers {
                 binding,
                 capability: capability.clone(),
                 state: RemoteState::Active,
+                mode,
             },
         })
     }

@@ -102,12 +102,18 @@ async fn control_backends(
     let queues = BrokerQueues::new(dataplane, &config.flows).await?;
     tracing::info!(broker = %config.flows.broker, kind = queues.kind(), "flows live on this broker");
     let catalog = plugin_catalog(runtime.clone(), config.flows.plugin_dir.clone());
-    let pipelines = std::sync::Arc::new(DataPlanePipelines::new(
-        dataplane.clone(),
-        &queues,
-        &config.flows,
-        catalog,
-    ));
+    let resolver = config
+        .dns
+        .resolver()
+        .context("cannot set up the DNS resolver of [dns]")?;
+    let peers = std::sync::Arc::new(crate::backends::peers::FnapPeers::new(
+        resolver,
+        &config.peers,
+    )?);
+    let pipelines = std::sync::Arc::new(
+        DataPlanePipelines::new(dataplane.clone(), &queues, &config.flows, catalog)
+            .with_peers(peers.clone()),
+    );
     let registry = config
         .dns
         .registry()
@@ -124,16 +130,11 @@ async fn control_backends(
             .with_ttl(config.dns.ttl)
             .with_addresses(host_addresses(config)),
     );
-    let resolver = config
-        .dns
-        .resolver()
-        .context("cannot set up the DNS resolver of [dns]")?;
-    let peers = crate::backends::peers::FnapPeers::new(resolver, &config.peers)?;
     let backends = fnaa_control::service::Backends {
         provisioner: std::sync::Arc::new(queues),
         directory: directory.clone(),
         pipelines: pipelines.clone(),
-        peers: std::sync::Arc::new(peers),
+        peers,
     };
     Ok((backends, directory, pipelines))
 }

@@ -14,6 +14,7 @@ pub enum Command {
     List(cmd::list::List),
     Set(cmd::set::Set),
     Subscribe(cmd::subscribe::Subscribe),
+    Relay(cmd::relay::Relay),
     Unsubscribe(cmd::unsubscribe::Unsubscribe),
     Update(cmd::update::Update),
     Pause(cmd::pause::Pause),
@@ -57,6 +58,7 @@ impl Command {
             "LIST" => cmd::list::parse(args).map(Command::List),
             "SET" => cmd::set::parse(args).map(Command::Set),
             "SUBSCRIBE" => cmd::subscribe::parse(args).map(Command::Subscribe),
+            "RELAY" => cmd::relay::parse(args).map(Command::Relay),
             "UNSUBSCRIBE" => cmd::unsubscribe::parse(args).map(Command::Unsubscribe),
             "UPDATE" => cmd::update::parse(args).map(Command::Update),
             "PAUSE" => cmd::pause::parse(args).map(Command::Pause),
@@ -79,6 +81,7 @@ impl Command {
             Command::List(_) => "LIST",
             Command::Set(_) => "SET",
             Command::Subscribe(_) => "SUBSCRIBE",
+            Command::Relay(_) => "RELAY",
             Command::Unsubscribe(_) => "UNSUBSCRIBE",
             Command::Update(_) => "UPDATE",
             Command::Pause(_) => "PAUSE",
@@ -230,5 +233,36 @@ mod tests {
             Command::parse("NOOP now"),
             Err(ParseError::Syntax { .. })
         ));
+    }
+
+    #[test]
+    fn relay() {
+        use crate::fnap::cmd::relay::Relay;
+        assert_eq!(
+            Command::parse("RELAY ksdj898.time.flows.unix.ar"),
+            Ok(Command::Relay(Relay {
+                copy: name("ksdj898.time.flows.unix.ar"),
+                window: crate::fnap::relay::DEFAULT_WINDOW
+            }))
+        );
+        assert_eq!(
+            Command::parse("relay a.b.c window 64"),
+            Ok(Command::Relay(Relay {
+                copy: name("a.b.c"),
+                window: 64
+            }))
+        );
+        for bad in [
+            "RELAY",
+            "RELAY a.b.c WINDOW",
+            "RELAY a.b.c WINDOW 0",
+            "RELAY a.b.c WINDOW 65",
+            "RELAY a.b.c FROM 1",
+        ] {
+            assert!(
+                matches!(Command::parse(bad), Err(ParseError::Syntax { .. })),
+                "{bad}"
+            );
+        }
     }
 }

@@ -88,6 +88,12 @@ impl LineReader {
         }
     }
 
+    /// Changes the longest line taken from the next push on (a relay's
+    /// event lines are longer than command and reply lines).
+    pub fn set_max_length(&mut self, max_length: usize) {
+        self.max_length = max_length;
+    }
+
     /// The next complete line, if one has arrived.
     pub fn next_line(&mut self) -> Option<Line> {
         self.ready.pop_front()

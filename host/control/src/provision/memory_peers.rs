@@ -85,6 +85,7 @@ impl Peers for MemoryPeers {
                 },
                 capability: capability.clone(),
                 state: RemoteState::Active,
+                mode: crate::store::TransferMode::Direct,
             },
         })
     }

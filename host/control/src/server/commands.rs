@@ -60,6 +60,7 @@ async fn run(
         }
         Command::Describe(Describe::Flow(name)) => Reply::data(describe::flow_lines(
             &service.describe_flow(principal, &name).await?,
+            service.subscription_modes(),
         )),
         Command::Describe(Describe::Processor(name)) => Reply::data(describe::processor_lines(
             &service.describe_processor(principal, &name).await?,
@@ -163,6 +164,7 @@ async fn run(
         | Command::Help(_)
         | Command::Noop
         | Command::Quit
+        | Command::Relay(_)
         | Command::StartTls => {
             Reply::from(&ServiceError::InvalidArgument("unexpected command".into()))
         }

@@ -3,6 +3,7 @@
 //! and STARTTLS, graceful shutdown.
 
 mod commands;
+mod relay;
 mod session;
 pub(crate) mod throttle;
 pub mod tls;

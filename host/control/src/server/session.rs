@@ -9,8 +9,8 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
 use super::commands::execute;
+use super::{Shared, relay};
 use crate::fnap::cmd::authenticate::Authenticate;
 use crate::fnap::reply::fixed;
 use crate::fnap::{Command, Line, LineReader, Reply};
@@ -221,6 +221,20 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             (None, Command::Authenticate(request)) => return self.authenticate(request).await,
             (Some(_), Command::Authenticate(_)) => fixed::already_authenticated(),
             (None, _) => fixed::authentication_required(),
+            (Some(principal), Command::Relay(request)) => {
+                let principal = principal.clone();
+                let connection = relay::Connection {
+                    stream: &mut self.stream,
+                    reader: &mut self.reader,
+                    shutdown: &self.shutdown,
+                };
+                return Ok(
+                    match relay::serve(self.shared, connection, principal, request).await? {
+                        relay::Ended::Commands => Next::Continue,
+                        relay::Ended::Close => Next::Close,
+                    },
+                );
+            }
             (Some(principal), command) => self.execute(principal.clone(), command).await,
         };
         self.send(&reply).await?;

@@ -275,6 +275,7 @@ impl Service {
                 flow: flow.name,
                 binding,
                 remote: false,
+                relay: None,
             }),
             _ => Err(ServiceError::Busy(format!("flow {name} is not active"))),
         }

@@ -16,6 +16,7 @@ mod flows;
 mod namespaces;
 mod processors;
 mod recovery;
+mod relay;
 mod remote;
 mod subscriptions;
 
@@ -112,7 +113,7 @@ impl Backends {
 }
 
 /// Rules set by the operator.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServicePolicy {
     /// Domains under which users may create namespaces themselves.
     pub namespace_domains: Vec<DnsName>,
@@ -123,6 +124,25 @@ pub struct ServicePolicy {
     pub anonymous_subscriptions_per_address: usize,
     /// Most anonymous subscriptions one flow may have at once.
     pub anonymous_subscriptions_per_flow: usize,
+    /// How other FNAAs may take the events of copies of this host's flows.
+    pub subscription_modes: Vec<crate::store::TransferMode>,
+}
+
+impl Default for ServicePolicy {
+    /// No self-service namespaces, no anonymous quota room, SCRAM keys of
+    /// the cheapest cost (tests), both subscription modes offered.
+    fn default() -> Self {
+        ServicePolicy {
+            namespace_domains: Vec::new(),
+            scram_iterations: 0,
+            anonymous_subscriptions_per_address: 0,
+            anonymous_subscriptions_per_flow: 0,
+            subscription_modes: vec![
+                crate::store::TransferMode::Direct,
+                crate::store::TransferMode::Relay,
+            ],
+        }
+    }
 }
 
 impl ServicePolicy {
@@ -133,6 +153,7 @@ impl ServicePolicy {
             scram_iterations: config.store.scram_iterations,
             anonymous_subscriptions_per_address: config.fnap.anonymous_subscriptions_per_address,
             anonymous_subscriptions_per_flow: config.fnap.anonymous_subscriptions_per_flow,
+            subscription_modes: config.fnap.subscription_modes.clone(),
         }
     }
 }

@@ -8,9 +8,9 @@
 use rand::distr::{Alphanumeric, SampleString};
 
 use crate::names::DnsName;
-use crate::provision::{FlowEndpoint, PipelineKind, PipelineSpec};
+use crate::provision::{FlowEndpoint, PipelineKind, PipelineSpec, RelayPeer};
 use crate::store::{
-    Capability, Change, RemoteSource, RemoteState, RunState, Subscription, now_unix,
+    Capability, Change, RemoteSource, RemoteState, RunState, Subscription, TransferMode, now_unix,
 };
 
 use super::authz::anonymous_denied;
@@ -177,6 +177,12 @@ impl Service {
                 flow: subscription.id.clone(),
                 binding: remote.binding.clone(),
                 remote: true,
+                relay: (remote.mode == TransferMode::Relay).then(|| RelayPeer {
+                    fnaa: remote.fnaa.clone(),
+                    address: remote.address.clone(),
+                    tls: remote.tls,
+                    capability: remote.capability.clone(),
+                }),
             }],
             outputs: vec![self.endpoint(local).await?],
         };

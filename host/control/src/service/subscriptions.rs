@@ -304,10 +304,20 @@ impl Service {
         let Some(copy) = copy else {
             return Ok(());
         };
+        let binding = copy.binding.clone();
         if let Err(error) = self.deprovision_flow(copy).await {
             // A 4xx changes nothing: the subscription runs again.
             self.restore_subscription(&subscription).await;
             return Err(error);
+        }
+        if let Some(binding) = binding
+            && let Err(error) = self
+                .backends
+                .pipelines
+                .forget_copy_reader(id, &binding)
+                .await
+        {
+            tracing::warn!(subscription = %id, %error, "cannot remove what relays of the copy kept at the broker");
         }
         Ok(())
     }

@@ -211,6 +211,42 @@ pub struct RemoteSource {
     /// Where the subscription is in its life.
     #[serde(default)]
     pub state: RemoteState,
+    /// How the events cross: read at the publisher's broker, or relayed
+    /// by its FNAA over FNAP (docs/fnap.md 5.16).
+    #[serde(default)]
+    pub mode: TransferMode,
+}
+
+/// How the events of a subscription to another organisation's flow reach
+/// this host.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMode {
+    /// This host reads the copy flow on the publisher's broker.
+    #[default]
+    Direct,
+    /// The publisher's FNAA sends the copy's events over the FNAP session
+    /// (RELAY): its broker need not be reachable from here.
+    Relay,
+}
+
+impl TransferMode {
+    /// The name DESCRIBE shows (`direct`, `relay`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferMode::Direct => "direct",
+            TransferMode::Relay => "relay",
+        }
+    }
+
+    /// The mode of that name.
+    pub fn from_name(name: &str) -> Option<TransferMode> {
+        [TransferMode::Direct, TransferMode::Relay]
+            .into_iter()
+            .find(|m| m.as_str() == name)
+    }
 }
 
 impl RemoteSource {
@@ -229,6 +265,7 @@ impl RemoteSource {
             },
             capability,
             state: RemoteState::Pending,
+            mode: TransferMode::Direct,
         }
     }
 }

@@ -20,7 +20,7 @@ pub struct ChannelSource {
 impl ChannelSource {
     /// Deliveries arrive on `rx`; `ready` is set by the task once it
     /// consumes; `acker` acknowledges to the task's broker.
-    pub(crate) fn new(
+    pub fn new(
         ready: Readiness,
         rx: tokio::sync::mpsc::Receiver<Received>,
         acker: Arc<dyn Acker>,

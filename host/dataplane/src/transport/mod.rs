@@ -220,6 +220,26 @@ impl AckToken {
     pub fn none() -> Self {
         AckToken(TokenInner::None)
     }
+
+    /// Delivery `tag` on connection `generation`, for a source built
+    /// outside this crate (the host's relay of another FNAA's copy flow).
+    pub fn delivery(generation: u64, tag: u64) -> Self {
+        AckToken(TokenInner::Delivery {
+            generation,
+            tag,
+            class: 0,
+        })
+    }
+
+    /// The connection generation and tag of a [`AckToken::delivery`].
+    pub fn as_delivery(&self) -> Option<(u64, u64)> {
+        match self.0 {
+            TokenInner::Delivery {
+                generation, tag, ..
+            } => Some((generation, tag)),
+            _ => None,
+        }
+    }
 }
 
 /// Why a transport operation failed. Outages are not errors (transports
@@ -293,18 +313,19 @@ pub trait Source: Send {
 
 /// Whether a source consumes yet; set by its connection task.
 #[derive(Debug, Clone)]
-pub(crate) struct Readiness {
+pub struct Readiness {
     tx: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Readiness {
-    pub(crate) fn new() -> Self {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
         Readiness {
             tx: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 
-    pub(crate) fn set(&self) {
+    pub fn set(&self) {
         self.tx.send_replace(true);
     }
 

@@ -28,8 +28,9 @@ pub(crate) fn parse(args: Args<'_>) -> Result<Describe, ParseError> {
 }
 
 /// The data lines of `DESCRIBE FLOW`: the thesis's `flow=`, `type=`,
-/// `topic=`, `server=` first, then what a subscriber also needs.
-pub fn flow_lines(flow: &crate::store::Flow) -> Vec<String> {
+/// `topic=`, `server=` first, then what a subscriber also needs; for a
+/// copy flow, the `modes` its subscriber may take the events in.
+pub fn flow_lines(flow: &crate::store::Flow, modes: &[crate::store::TransferMode]) -> Vec<String> {
     let mut lines = vec![format!("flow={}", flow.name)];
     if let Some(binding) = &flow.binding {
         lines.push(format!("type={}", binding.broker_type));
@@ -41,6 +42,8 @@ pub fn flow_lines(flow: &crate::store::Flow) -> Vec<String> {
     lines.push(format!("namespace={}", flow.namespace));
     if let Some(source) = &flow.copy_of {
         lines.push(format!("copy-of={source}"));
+        let modes: Vec<&str> = modes.iter().map(|m| m.as_str()).collect();
+        lines.push(format!("modes={}", modes.join(",")));
     }
     lines.extend(flow.description.lines());
     lines
@@ -91,7 +94,7 @@ pub fn subscription_lines(view: &crate::service::SubscriptionView) -> Vec<String
     ];
     if let Some(remote) = &subscription.remote {
         lines.push(format!("fnaa={}", remote.fnaa));
-        lines.push("mode=direct".to_owned());
+        lines.push(format!("mode={}", remote.mode.as_str()));
     }
     lines.push(format!("state={}", view.state));
     if let Some(reason) = &view.reason {

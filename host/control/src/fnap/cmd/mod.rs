@@ -10,6 +10,7 @@ pub mod list;
 pub mod noop;
 pub mod pause;
 pub mod quit;
+pub mod relay;
 pub mod resume;
 pub mod set;
 pub mod starttls;
@@ -34,6 +35,7 @@ pub const ALL_USAGES: &[&str] = &[
     set::USAGE,
     subscribe::USAGE,
     unsubscribe::USAGE,
+    relay::USAGE,
     update::USAGE,
     pause::USAGE,
     resume::USAGE,

@@ -13,6 +13,8 @@ use tokio_rustls::TlsConnector;
 use crate::fnap::{Line, LineReader};
 use crate::sasl::{self, SaslError, plain, scram};
 
+mod relay;
+
 /// The longest reply line a client accepts.
 const MAX_REPLY_LINE: usize = 64 * 1024;
 /// The most data lines a client accepts in one block.
@@ -299,6 +301,12 @@ impl Client {
     }
 
     async fn read_line(&mut self) -> Result<String, ClientError> {
+        self.read_line_within(self.timeout).await
+    }
+
+    /// The next line, waiting at most `timeout` for it. Cancel-safe: input
+    /// read stays buffered for the next call.
+    async fn read_line_within(&mut self, timeout: Duration) -> Result<String, ClientError> {
         let mut buffer = [0u8; 8192];
         loop {
             match self.reader.next_line() {
@@ -311,7 +319,7 @@ impl Client {
                 }
                 None => {}
             }
-            let count = tokio::time::timeout(self.timeout, self.transport.read(&mut buffer))
+            let count = tokio::time::timeout(timeout, self.transport.read(&mut buffer))
                 .await
                 .map_err(|_| ClientError::Timeout)??;
             if count == 0 {
