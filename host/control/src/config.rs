@@ -68,7 +68,9 @@ pub struct FnapConfig {
     /// them as `modes=`): `direct`, reading the copy flow on this host's
     /// broker, which must then be reachable from them; `relay`, this host
     /// sending the events over the FNAP session (RELAY), so the broker
-    /// need not be exposed. Leave out `direct` to keep the broker private.
+    /// need not be exposed. Leaving out `direct` tells subscribers'
+    /// FNAAs to take relay; keep the broker itself unreachable from
+    /// outside, since a copy's DESCRIBE still names it.
     pub subscription_modes: Vec<crate::store::TransferMode>,
     /// Domains under which users may create namespaces themselves with
     /// `CREATE NAMESPACE` (e.g. `["unix.ar"]` lets a user create

@@ -5,5 +5,6 @@
 
 pub mod dataplane;
 pub mod dns;
+mod flows_config;
 pub mod peers;
 pub mod relay;
