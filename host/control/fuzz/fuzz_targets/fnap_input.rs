@@ -1,9 +1,11 @@
 //! Feeds arbitrary client input to the FNAP protocol layer: the line
-//! reader (split at arbitrary points), the command parser and the SASL
-//! message parsers. Checks that splitting never changes the lines, that
-//! no line exceeds the limit, and that nothing panics.
+//! reader (split at arbitrary points), the command parser, the lines of a
+//! relay and the SASL message parsers. Checks that splitting never changes
+//! the lines, that no line exceeds the limit, that relay lines parse back
+//! to what they encode, and that nothing panics.
 #![no_main]
 
+use fnaa_control::fnap::relay::{ClientLine, ServerLine};
 use fnaa_control::fnap::{Command, Line, LineReader, Reply};
 use fnaa_control::sasl::{self, plain, scram};
 use libfuzzer_sys::fuzz_target;
@@ -41,6 +43,19 @@ fuzz_target!(|data: &[u8]| {
                 let encoded = Reply::from(&error).encode();
                 assert_eq!(encoded.iter().filter(|&&b| b == b'\n').count(), 1);
             }
+        }
+        for parsed in [
+            ClientLine::parse(&text).map(|l| l.encode()),
+            ServerLine::parse(&text).map(|l| l.encode()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let again = parsed.trim_end_matches("\r\n");
+            let round_trip = ClientLine::parse(again)
+                .map(|l| l.encode())
+                .or_else(|_| ServerLine::parse(again).map(|l| l.encode()));
+            assert_eq!(round_trip.as_ref(), Ok(&parsed), "{text:?}");
         }
         if let Ok(message) = sasl::decode(&text) {
             let _ = plain::parse(&message);
