@@ -84,7 +84,7 @@ impl ServerLine {
         match self {
             ServerLine::Events { seq, count } => format!("EVENTS {seq} {count}\r\n"),
             ServerLine::Ping => "PING\r\n".to_owned(),
-            ServerLine::Reply { code, text } => format!("{code} {text}\r\n"),
+            ServerLine::Reply { code, text } => format!("{code:03} {text}\r\n"),
         }
     }
 }
@@ -182,6 +182,11 @@ mod tests {
         ] {
             assert!(ServerLine::parse(bad).is_err(), "{bad:?} parsed");
         }
+        assert_eq!(
+            ServerLine::parse("000 odd").map(|l| l.encode()),
+            Ok("000 odd\r\n".to_owned()),
+            "a code keeps its three digits"
+        );
         assert_eq!(
             ServerLine::parse("EVENTS 1 1001"),
             Err(RelayLineError::ChunkTooLarge(1001))
