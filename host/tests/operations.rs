@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Host, free_port, publish_event, write_config};
+use common::{Host, free_ports, publish_event, write_config};
 
 fn fnaa(config: &Path, args: &[&str], password: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fnaa"));
@@ -39,7 +39,7 @@ fn ok(output: &Output, what: &str) -> String {
 #[test]
 fn a_running_host_is_managed_through_its_socket_and_a_stopped_one_through_its_store() {
     let dir = tempfile::tempdir().unwrap();
-    let (fnap, dns, mqtt) = (free_port(), free_port(), free_port());
+    let [fnap, dns, mqtt] = free_ports();
     let config = write_config(dir.path(), fnap, dns, mqtt, "");
     let mut host = Host::start(dir.path(), &config, fnap);
     let socket = dir.path().join("fnaa.sock");
@@ -159,7 +159,7 @@ fn another_user_cannot_use_the_admin_socket() {
     // Others may reach the directory and read the configuration: only the
     // socket's own protection is tested.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (fnap, dns, mqtt) = (free_port(), free_port(), free_port());
+    let [fnap, dns, mqtt] = free_ports();
     let config = write_config(dir.path(), fnap, dns, mqtt, "");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let host = Host::start(dir.path(), &config, fnap);
@@ -188,7 +188,7 @@ fn another_user_cannot_use_the_admin_socket() {
 #[test]
 fn clear_text_off_loopback_is_refused_at_start_and_by_config_check() {
     let dir = tempfile::tempdir().unwrap();
-    let (fnap, dns, mqtt) = (free_port(), free_port(), free_port());
+    let [fnap, dns, mqtt] = free_ports();
     let config = write_config(dir.path(), fnap, dns, mqtt, "");
     let text = std::fs::read_to_string(&config)
         .unwrap()
@@ -294,7 +294,7 @@ fn flow_tail_prints_a_flows_events_as_they_arrive() {
 #[test]
 fn the_host_raises_its_open_files_limit_to_the_hard_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let (fnap, dns, mqtt) = (free_port(), free_port(), free_port());
+    let [fnap, dns, mqtt] = free_ports();
     let config = write_config(dir.path(), fnap, dns, mqtt, "");
     // Started with a soft limit of 256 (exec: the shell becomes the host).
     let mut host = Command::new("bash")

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Host, TestHost, add_user, free_port, test_host, write_named_config};
+use common::{Host, TestHost, add_user, free_ports, test_host, write_named_config};
 
 fn dig(dns_port: u16, name: &str, record: &str) -> String {
     let out = Command::new("dig")
@@ -148,7 +148,7 @@ fn the_flow_cli_finds_a_flow_and_its_host_through_dns_alone() {
         "this test needs fnaa.unix.ar absent from /etc/hosts"
     );
     let dir = tempfile::tempdir().unwrap();
-    let (fnap_port, dns_port, mqtt_port) = (free_port(), free_port(), free_port());
+    let [fnap_port, dns_port, mqtt_port] = free_ports();
     let config = write_named_config(
         dir.path(),
         fnap_port,
@@ -225,7 +225,7 @@ fn the_flow_cli_finds_a_flow_and_its_host_through_dns_alone() {
 #[test]
 fn an_unresolvable_srv_target_names_the_nameserver() {
     let dir = tempfile::tempdir().unwrap();
-    let (fnap_port, dns_port, mqtt_port) = (free_port(), free_port(), free_port());
+    let [fnap_port, dns_port, mqtt_port] = free_ports();
     // The host name lies outside the zones served: no A record for it.
     let config = write_named_config(
         dir.path(),

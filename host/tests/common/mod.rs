@@ -9,6 +9,20 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A port free for both TCP and UDP on 127.0.0.1 (DNS listens on both).
+/// `N` distinct free ports (TCP and UDP): all held at once while they are
+/// picked, so that no two are the same.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let mut held = Vec::with_capacity(N);
+    while held.len() < N {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if let Ok(udp) = UdpSocket::bind(("127.0.0.1", port)) {
+            held.push((port, tcp, udp));
+        }
+    }
+    std::array::from_fn(|i| held[i].0)
+}
+
 pub fn free_port() -> u16 {
     loop {
         let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -46,11 +60,22 @@ impl Host {
             .stderr(file)
             .spawn()
             .unwrap();
-        let host = Host {
+        let mut host = Host {
             child,
             log,
             fnap_port,
         };
+        // A host that exits at once (a bad configuration, a port taken)
+        // fails the test now, with its log, not after the connect timeout.
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", fnap_port)).is_err()
+            && started.elapsed() < Duration::from_secs(60)
+        {
+            if let Some(status) = host.child.try_wait().unwrap() {
+                panic!("fnaa serve exited with {status}; its log:\n{}", host.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         drop(host.connect());
         host
     }
@@ -258,7 +283,7 @@ pub struct TestHost {
 /// owns `namespace`.
 pub fn test_host(extra: &str, namespace: &str) -> TestHost {
     let dir = tempfile::tempdir().unwrap();
-    let (fnap_port, dns_port, mqtt_port) = (free_port(), free_port(), free_port());
+    let [fnap_port, dns_port, mqtt_port] = free_ports();
     let config = write_config(dir.path(), fnap_port, dns_port, mqtt_port, extra);
     add_user(&config, "test", "test", namespace);
     let host = Host::start(dir.path(), &config, fnap_port);

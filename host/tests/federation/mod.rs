@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::common::{Host, Session, add_user, free_port, publish_event, python};
+use super::common::{Host, Session, add_user, free_ports, publish_event, python};
 use super::{brokers, dns};
 
 /// Where an organisation publishes its zone and resolves others'.
@@ -63,8 +63,7 @@ pub fn organisation_with(
     extra: &str,
 ) -> Org {
     let dir = tempfile::tempdir().unwrap();
-    let (fnap, fnap_tls, dns_port, mqtt_port) =
-        (free_port(), free_port(), free_port(), free_port());
+    let [fnap, fnap_tls, dns_port, mqtt_port] = free_ports();
     let d = dir.path().display();
     let config = format!(
         r#"

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::controller::Kytos;
 use super::rabbit::{Consumer, Exchanges};
-use crate::common::{self, Host, free_port, write_config};
+use crate::common::{self, Host, write_config};
 
 /// Where the EP038 pipeline publishes.
 pub enum SinkBroker<'a> {
@@ -63,8 +63,7 @@ pub fn ep038_host(
             r#"{ broker = "kafka", connector_config = { destination = "{exchange}" } }"#.to_owned(),
         ),
     };
-    let (fnap_port, dns_port, mqtt_port, ingest_port) =
-        (free_port(), free_port(), free_port(), free_port());
+    let [fnap_port, dns_port, mqtt_port, ingest_port] = common::free_ports();
     let token_file = dir.join("ingest.token");
     std::fs::write(&token_file, "kytos-secret-token\n").unwrap();
     let extra = format!(
