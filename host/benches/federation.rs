@@ -67,47 +67,89 @@ fn produce(bootstrap: &str, topic: &str, payload: &[u8]) {
     assert!(child.wait().unwrap().success(), "kcat -P into {topic}");
 }
 
-/// A `kcat -C` that exits once it read `n` messages of `topic`.
+/// A `kcat -C` from the end of `topic` that exits once it read `n` new
+/// messages.
 fn reader(bootstrap: &str, topic: &str, n: usize) -> std::process::Child {
     brokers::kcat()
-        .args(["-C", "-q", "-b", bootstrap, "-t", topic, "-o", "beginning"])
+        .args(["-C", "-q", "-b", bootstrap, "-t", topic, "-o", "end"])
         .args(["-c", &n.to_string()])
         .stdout(Stdio::null())
         .spawn()
         .unwrap()
 }
 
-/// Waits for `reader` to exit, at most `limit`.
-fn finish(mut reader: std::process::Child, limit: Duration, what: &str) {
+/// Waits for `reader` to exit, at most `limit`; whether it did.
+fn finish(mut reader: std::process::Child, limit: Duration, what: &str) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = reader.try_wait().unwrap() {
             assert!(status.success(), "{what}: reader failed");
-            return;
+            return true;
         }
         if Instant::now() > deadline {
             let _ = reader.kill();
-            panic!("{what}: not all events arrived within {limit:?}");
+            let _ = reader.wait();
+            return false;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
 }
 
+/// How many messages `topic` holds.
+fn count(bootstrap: &str, topic: &str) -> usize {
+    let out = brokers::kcat()
+        .args([
+            "-C",
+            "-q",
+            "-b",
+            bootstrap,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+        ])
+        .output()
+        .unwrap();
+    out.stdout.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// The warnings and errors of `org`'s log.
+fn alarms(org: &Org) -> String {
+    org.host
+        .log()
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Seconds from producing `n` events into `source` at the publisher
 /// until the subscriber's `local` flow holds all of them.
 fn through_hosts(
+    orgs: (&Org, &Org),
     a: &brokers::Tansu,
     b: &brokers::Tansu,
-    source: &str,
-    local: &str,
+    (source, copy, local): (&str, &str, &str),
     n: usize,
     round: usize,
 ) -> f64 {
     let payload = events(n, round);
     let read = reader(&b.bootstrap(), local, n);
+    // The reader starts at the end of the flow: let it get there first.
+    std::thread::sleep(Duration::from_secs(2));
     let started = Instant::now();
     produce(&a.bootstrap(), source, &payload);
-    finish(read, Duration::from_secs(600), local);
+    if !finish(read, Duration::from_secs(120), local) {
+        panic!(
+            "{local}: not all {n} events arrived within 120 s: {} in {source}, {} in {copy}, {} in {local}\npublisher:\n{}\nsubscriber:\n{}",
+            count(&a.bootstrap(), source),
+            count(&a.bootstrap(), copy),
+            count(&b.bootstrap(), local),
+            alarms(orgs.0),
+            alarms(orgs.1)
+        );
+    }
     started.elapsed().as_secs_f64()
 }
 
@@ -159,21 +201,27 @@ fn main() {
 
     println!("{n} events of ~300 bytes per round, {rounds} rounds, tansu -> tansu");
     let (mut direct_rates, mut relay_rates, mut pipe_rates) = (Vec::new(), Vec::new(), Vec::new());
+    // One subscription per mode, made before any kcat run, each round
+    // sending new events through it.
+    at_unix.ok("CREATE FLOW d.flows.unix.ar PUBLIC");
+    let direct_copy =
+        subscribed(&at_direct.send("SUBSCRIBE d.flows.unix.ar LOCAL d.flows.emiliano.ar"));
+    at_unix.ok("CREATE FLOW r.flows.unix.ar PUBLIC");
+    let relay_copy =
+        subscribed(&at_relay.send("SUBSCRIBE r.flows.unix.ar LOCAL r.flows.ernesto.ar"));
     for round in 0..rounds {
         // Direct: emiliano.ar reads the copy on unix.ar's broker.
-        let source = format!("d{round}.flows.unix.ar");
-        at_unix.ok(&format!("CREATE FLOW {source} PUBLIC"));
-        let local = format!("d{round}.flows.emiliano.ar");
-        subscribed(&at_direct.send(&format!("SUBSCRIBE {source} LOCAL {local}")));
-        let seconds = through_hosts(&a, &b, &source, &local, n, round);
+        let names = (
+            "d.flows.unix.ar",
+            direct_copy.as_str(),
+            "d.flows.emiliano.ar",
+        );
+        let seconds = through_hosts((&unix, &direct), &a, &b, names, n, round);
         direct_rates.push(n as f64 / seconds);
 
         // Relay: ernesto.ar has unix.ar's FNAA send the copy over FNAP.
-        let source = format!("r{round}.flows.unix.ar");
-        at_unix.ok(&format!("CREATE FLOW {source} PUBLIC"));
-        let local = format!("r{round}.flows.ernesto.ar");
-        subscribed(&at_relay.send(&format!("SUBSCRIBE {source} LOCAL {local}")));
-        let seconds = through_hosts(&a, &b, &source, &local, n, round);
+        let names = ("r.flows.unix.ar", relay_copy.as_str(), "r.flows.ernesto.ar");
+        let seconds = through_hosts((&unix, &relay), &a, &b, names, n, round);
         relay_rates.push(n as f64 / seconds);
 
         // The peer tool: produce the same events, then kcat -C | kcat -P
