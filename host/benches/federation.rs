@@ -25,7 +25,7 @@ use std::io::Write as _;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use org::{Dns, Org, organisation, subscribed, wait_listed};
+use org::{Dns, Org, organisation, subscribed};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -289,7 +289,6 @@ fn main() {
             let started = Instant::now();
             at_unix.ok(&format!("UNSUBSCRIBE {copy}"));
             stopped.push(started.elapsed().as_secs_f64() * 1000.0);
-            wait_listed(session, &format!("{copy} "));
             loop {
                 let listed = session.ok("LIST SUBSCRIPTIONS");
                 if listed

@@ -116,10 +116,7 @@ impl Default for FnapConfig {
             allow_anonymous: false,
             anonymous_subscriptions_per_address: 4,
             anonymous_subscriptions_per_flow: 64,
-            subscription_modes: vec![
-                crate::store::TransferMode::Direct,
-                crate::store::TransferMode::Relay,
-            ],
+            subscription_modes: crate::store::TransferMode::ALL.to_vec(),
             namespace_domains: Vec::new(),
             max_connections: 4096,
             max_line_length: 4096,

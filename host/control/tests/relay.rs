@@ -119,9 +119,9 @@ async fn the_window_holds_chunks_back_until_acknowledged() {
     )
     .await;
     assert_eq!(chunk(&mut raw).await.0, "EVENTS 1 1");
-    // Nothing more until ACK: the next thing after a while is chunk 2
-    // only because the client acknowledged chunk 1.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Nothing more until ACK.
+    let early = tokio::time::timeout(Duration::from_millis(300), raw.line()).await;
+    assert!(early.is_err(), "sent beyond the window: {early:?}");
     raw.send("ACK 1").await;
     assert_eq!(
         chunk(&mut raw).await,

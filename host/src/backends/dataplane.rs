@@ -134,21 +134,22 @@ pub struct DataPlanePipelines {
     catalog: Arc<PluginCatalog>,
     entries: Mutex<BTreeMap<String, Entry>>,
     wait_ready: AtomicBool,
-    /// How relayed copy flows of other FNAAs are reached (`None`: they
-    /// cannot be).
-    peers: Option<Arc<FnapPeers>>,
+    /// How relayed copy flows of other FNAAs are reached.
+    peers: Arc<FnapPeers>,
     /// The readers of this host's copy flows that other FNAAs relay.
     copy_readers: CopyReaders,
 }
 
 impl DataPlanePipelines {
     /// Pipelines on the `[flows]` broker of `queues`, whose processors'
-    /// plugins `catalog` resolves.
+    /// plugins `catalog` resolves, reaching relayed copy flows through
+    /// `peers`.
     pub fn new(
         plane: SharedDataPlane,
         queues: &BrokerQueues,
         config: &FlowsConfig,
         catalog: Arc<PluginCatalog>,
+        peers: Arc<FnapPeers>,
     ) -> Self {
         DataPlanePipelines {
             plane,
@@ -158,15 +159,9 @@ impl DataPlanePipelines {
             catalog,
             entries: Mutex::default(),
             wait_ready: AtomicBool::new(false),
-            peers: None,
+            peers,
             copy_readers: CopyReaders::default(),
         }
-    }
-
-    /// Pipelines that read relayed copy flows through `peers`.
-    pub fn with_peers(mut self, peers: Arc<FnapPeers>) -> Self {
-        self.peers = Some(peers);
-        self
     }
 
     /// Whether starting a pipeline waits until it consumes. Off while the
@@ -181,7 +176,7 @@ impl DataPlanePipelines {
     /// another organisation's flow the broker it reads, to register as
     /// [`remote_broker_name`].
     fn pipeline_config(&self, spec: &PipelineSpec) -> Result<Planned, ProvisionError> {
-        let remote = remote_input(spec, self.peers.as_ref())?;
+        let remote = remote_input(spec, &self.peers)?;
         for endpoint in spec
             .inputs
             .iter()
@@ -313,7 +308,7 @@ fn remote_broker_name(id: &str) -> String {
 /// to it; for a copy flow read by relay, the publisher's FNAA.
 fn remote_input(
     spec: &PipelineSpec,
-    peers: Option<&Arc<FnapPeers>>,
+    peers: &Arc<FnapPeers>,
 ) -> Result<Option<Arc<dyn Broker>>, ProvisionError> {
     let remote: Vec<_> = spec.inputs.iter().filter(|e| e.remote).collect();
     let Some(first) = remote.first() else {
@@ -330,12 +325,6 @@ fn remote_input(
         ));
     }
     if let Some(peer) = &first.relay {
-        let peers = peers.ok_or_else(|| {
-            ProvisionError(format!(
-                "{} is relayed, and this host reaches no other FNAA",
-                first.flow
-            ))
-        })?;
         let relay = RelayBroker::new(peer.clone(), first.flow.to_string(), peers.clone());
         return Ok(Some(Arc::new(relay)));
     }
@@ -441,7 +430,7 @@ impl PipelineController for DataPlanePipelines {
         self.halt(id).await;
         // Nothing resumes this pipeline: drop what its source kept, at
         // whichever broker it read.
-        let queues = match remote_input(&entry.spec, self.peers.as_ref()) {
+        let queues = match remote_input(&entry.spec, &self.peers) {
             Ok(Some(remote)) => match FlowQueues::new(remote) {
                 Ok(queues) => queues,
                 Err(error) => {

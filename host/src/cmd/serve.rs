@@ -110,10 +110,13 @@ async fn control_backends(
         resolver,
         &config.peers,
     )?);
-    let pipelines = std::sync::Arc::new(
-        DataPlanePipelines::new(dataplane.clone(), &queues, &config.flows, catalog)
-            .with_peers(peers.clone()),
-    );
+    let pipelines = std::sync::Arc::new(DataPlanePipelines::new(
+        dataplane.clone(),
+        &queues,
+        &config.flows,
+        catalog,
+        peers.clone(),
+    ));
     let registry = config
         .dns
         .registry()

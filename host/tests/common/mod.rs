@@ -24,13 +24,8 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
 }
 
 pub fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    let [port] = free_ports();
+    port
 }
 
 /// A running `fnaa serve`, killed when the test ends, however it ends.

@@ -71,14 +71,6 @@ pub(super) fn feed(log: Arc<Mutex<CopyLog>>) -> CopyFeed {
     CopyFeed {
         chunks: receiver,
         ready: Box::pin(async {}),
-        guard: Box::new(AbortOnDrop(task.abort_handle())),
-    }
-}
-
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+        guard: Box::new(tokio_util::task::AbortOnDropHandle::new(task)),
     }
 }

@@ -11,10 +11,11 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::session::write_within;
 use crate::fnap::cmd::relay::Relay;
 use crate::fnap::relay::{ClientLine, PING_INTERVAL_SECS, ServerLine};
 use crate::fnap::reply::fixed;
@@ -233,19 +234,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<'_, S> {
         self.write(shared, &reply.encode()).await
     }
 
-    /// Writes `bytes`, giving up when the client does not read for the
-    /// idle timeout.
     async fn write(&mut self, shared: &Shared, bytes: &[u8]) -> std::io::Result<()> {
-        let write = async {
-            self.stream.write_all(bytes).await?;
-            self.stream.flush().await
-        };
-        match tokio::time::timeout(shared.config.idle_timeout(), write).await {
-            Ok(result) => result,
-            Err(_) => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "client does not read",
-            )),
-        }
+        write_within(self.stream, bytes, shared.config.idle_timeout()).await
     }
 }

@@ -184,19 +184,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     async fn send(&mut self, reply: &Reply) -> std::io::Result<()> {
-        let bytes = reply.encode();
-        // A client that stops reading must not hold the session forever.
-        let write = async {
-            self.stream.write_all(&bytes).await?;
-            self.stream.flush().await
-        };
-        match tokio::time::timeout(self.shared.config.idle_timeout(), write).await {
-            Ok(result) => result,
-            Err(_) => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "client does not read",
-            )),
-        }
+        write_within(
+            &mut self.stream,
+            &reply.encode(),
+            self.shared.config.idle_timeout(),
+        )
+        .await
     }
 
     async fn handle(&mut self, line: &str) -> std::io::Result<Next> {
@@ -434,6 +427,26 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             )))),
             Err(next) => Ok(Scram::Ended(next)),
         }
+    }
+}
+
+/// Writes `bytes` and flushes them, giving up after `timeout`: a client
+/// that stops reading must not hold its session forever.
+pub(super) async fn write_within<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    timeout: Duration,
+) -> std::io::Result<()> {
+    let write = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(timeout, write).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "client does not read",
+        )),
     }
 }
 

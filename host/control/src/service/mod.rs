@@ -137,10 +137,7 @@ impl Default for ServicePolicy {
             scram_iterations: 0,
             anonymous_subscriptions_per_address: 0,
             anonymous_subscriptions_per_flow: 0,
-            subscription_modes: vec![
-                crate::store::TransferMode::Direct,
-                crate::store::TransferMode::Relay,
-            ],
+            subscription_modes: crate::store::TransferMode::ALL.to_vec(),
         }
     }
 }

@@ -233,6 +233,9 @@ pub enum TransferMode {
 }
 
 impl TransferMode {
+    /// Every mode, in the order DESCRIBE lists them.
+    pub const ALL: [TransferMode; 2] = [TransferMode::Direct, TransferMode::Relay];
+
     /// The name DESCRIBE shows (`direct`, `relay`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -243,9 +246,7 @@ impl TransferMode {
 
     /// The mode of that name.
     pub fn from_name(name: &str) -> Option<TransferMode> {
-        [TransferMode::Direct, TransferMode::Relay]
-            .into_iter()
-            .find(|m| m.as_str() == name)
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
     }
 }
 

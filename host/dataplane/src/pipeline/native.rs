@@ -36,7 +36,9 @@ impl NativeCodec {
     }
 }
 
-fn now() -> (u64, u32) {
+/// Now, as the CloudEvents codecs take it (seconds and nanoseconds since
+/// the Unix epoch).
+pub fn now() -> (u64, u32) {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

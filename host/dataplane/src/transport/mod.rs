@@ -318,7 +318,6 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Readiness {
             tx: Arc::new(tokio::sync::watch::channel(false).0),
@@ -338,6 +337,12 @@ impl Readiness {
     pub(crate) fn wait_owned(&self) -> BoxFuture<'static, ()> {
         let me = self.clone();
         Box::pin(async move { me.wait().await })
+    }
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness::new()
     }
 }
 

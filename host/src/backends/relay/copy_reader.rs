@@ -18,6 +18,7 @@ use fnaa_dataplane::transport::{Broker, DeliveryMode, EndpointContext, consumer_
 use fnaa_event::binding::{Binding, Codec};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 /// Longest wait for a chunk to fill once it has an event.
 const CHUNK_LINGER: Duration = Duration::from_millis(20);
@@ -35,15 +36,6 @@ fn reader_name(copy: &DnsName) -> String {
 #[derive(Default)]
 pub struct CopyReaders {
     running: Mutex<BTreeMap<DnsName, AbortHandle>>,
-}
-
-/// Ends a reader when its session ends.
-struct Running(AbortHandle);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl CopyReaders {
@@ -92,7 +84,7 @@ impl CopyReaders {
                         return;
                     }
                 };
-                let now = now();
+                let now = fnaa_dataplane::pipeline::native::now();
                 let mut events = Vec::with_capacity(received.len());
                 let mut tokens = Vec::with_capacity(received.len());
                 for item in received {
@@ -128,7 +120,7 @@ impl CopyReaders {
         Ok(CopyFeed {
             chunks: feed,
             ready,
-            guard: Box::new(Running(handle)),
+            guard: Box::new(AbortOnDropHandle::new(task)),
         })
     }
 
@@ -158,11 +150,4 @@ impl CopyReaders {
 /// escapes every line break).
 fn json_line(event: &fnaa_event::Event) -> String {
     String::from_utf8_lossy(&fnaa_event::to_json(event)).into_owned()
-}
-
-fn now() -> (u64, u32) {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    (since.as_secs(), since.subsec_nanos())
 }

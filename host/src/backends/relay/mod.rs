@@ -81,6 +81,7 @@ impl Broker for RelayBroker {
                 self.copy.clone(),
                 self.peers.clone(),
                 context.clone(),
+                self.describe(),
             );
             Ok(Box::new(source) as Box<dyn Source>)
         })

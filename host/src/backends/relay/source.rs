@@ -29,6 +29,7 @@ pub(super) fn open(
     copy: String,
     peers: Arc<FnapPeers>,
     context: EndpointContext,
+    description: String,
 ) -> ChannelSource {
     let ready = Readiness::new();
     let (events, received) = mpsc::channel(BUFFERED_EVENTS);
@@ -37,7 +38,6 @@ pub(super) fn open(
         state: Mutex::new(AckState::default()),
         acks,
     });
-    let description = format!("relay of {copy} by {} at {}", peer.fnaa, peer.address);
     let task = Relay {
         peer,
         copy,
